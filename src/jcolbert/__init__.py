@@ -1,0 +1,55 @@
+"""jcolbert: late-interaction (ColBERT-style) retrieval, built for Jina-ColBERT.
+
+Three things to know::
+
+    import jcolbert
+    model = jcolbert.load_model("jinaai/jina-colbert-v1-en")   # or a local folder, or "minilm" offline
+    Q = model.encode_queries(["what is late interaction?"])      # [n, query_maxlen, dim]
+    D = model.encode_documents(["ColBERT scores with MaxSim."])  # list of [tokens, dim]
+
+    index = jcolbert.Index.create("my_index", model=model)      # PLAID index on disk
+    index.add(["first document", {"id": "d2", "text": "second", "metadata": {"lang": "en"}}])
+    hits = index.search("late interaction", k=10)                # [Hit(id, score, rank), ...]
+
+    jcolbert.rerank(model, "query", ["doc a", "doc b"])          # [(index, score), ...] best first
+
+Subpackages: `model` (encoders), `index` (PLAID engine on disk), `search` (MaxSim scoring and
+reranking), `evaluate` (BEIR/TREC evaluation), `cli` (the `jcolbert` command), `compat`
+(colbert-ai's Indexer/Searcher/Checkpoint API on top of jcolbert).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+# Public names, resolved on first use so `import jcolbert` (and the CLI's start-up) stays fast.
+_LAZY = {
+    "load_model": "jcolbert.model",
+    "ColBERTModel": "jcolbert.model",
+    "ModelConfig": "jcolbert.model",
+    "colbert_score": "jcolbert.search",
+    "maxsim": "jcolbert.search",
+    "rerank": "jcolbert.search",
+    "Index": "jcolbert.index",
+    "Hit": "jcolbert.index",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from jcolbert.index import Hit, Index
+    from jcolbert.model import ColBERTModel, ModelConfig, load_model
+    from jcolbert.search import colbert_score, maxsim, rerank
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jcolbert' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
