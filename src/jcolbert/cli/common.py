@@ -1,0 +1,159 @@
+"""What every `jcolbert` verb shares: option types, output (tables, JSON, progress), errors, model loading.
+
+Rules the verbs follow:
+* results go to stdout (a rich table, or JSON with ``--json``); progress and notes go to stderr,
+  so ``jcolbert search ... --json | jq`` always sees clean JSON;
+* ``--quiet`` silences progress and notes, never results or errors;
+* any error the user can cause ends the command with exit code 1 and ONE line on stderr
+  (`error_line`), raised here as `CliError` or by the library as a `jcolbert.errors.JColbertError`.
+
+Nothing here imports torch: `jcolbert --help` must stay fast, so heavy imports happen inside verbs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jcolbert.errors import HubUnavailableError, JColbertError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from jcolbert.model import ColBERTModel
+
+DEFAULT_MODEL = "jinaai/jina-colbert-v1-en"
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+OFFLINE_MODEL = "minilm"
+
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress or notes; only results and errors.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print results as JSON (for scripts).")]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help=f"Hub name or local checkpoint folder; '{OFFLINE_MODEL}' is a small model that needs no network.",
+    ),
+]
+
+
+class CliError(JColbertError):
+    """A bad command line the library cannot see (e.g. a flag combination)."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line printed for an error: its message with newlines folded, plus a hint where we know one."""
+    if isinstance(exc, OSError) and not isinstance(exc, JColbertError):
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        message = f"{exc.strerror or exc}{where}"
+    else:
+        message = str(exc) or type(exc).__name__
+    message = " ".join(message.split())
+    if isinstance(exc, HubUnavailableError) and OFFLINE_MODEL not in message:
+        message += f" (to work offline, use the bundled small model: --model {OFFLINE_MODEL})"
+    return f"error: {message}"
+
+
+class Output:
+    """Where a verb writes: results to stdout, progress and notes to stderr (silenced by --quiet)."""
+
+    def __init__(self, *, quiet: bool = False, json_mode: bool = False) -> None:
+        self.quiet = quiet
+        self.json_mode = json_mode
+
+    @property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=False)
+
+    @property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    def note(self, message: str) -> None:
+        """A line for the human at the terminal (stderr); not shown with --quiet."""
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def result(self, message: str) -> None:
+        """A result line on stdout (shown even with --quiet)."""
+        typer.echo(message)
+
+    def json(self, data: Any) -> None:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+    def table(self, columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+        from rich.table import Table
+
+        table = Table(*columns, title=title, show_lines=False, title_justify="left")
+        for row in rows:
+            table.add_row(*[_cell(v) for v in row])
+        self.out.print(table)
+
+    @contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """A progress bar on stderr; yields ``advance(n)``. Silent with --quiet."""
+        if self.quiet:
+            yield lambda n: None
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def snippet(text: str | None, width: int = 90) -> str:
+    """First ``width`` characters of a text on one line, for tables."""
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def load_model(name: str, **overrides: Any) -> ColBERTModel:
+    """`jcolbert.load_model` for the CLI: heavy imports happen here, not at start-up."""
+    import jcolbert
+
+    return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def require_index_folder(path: Path, *, must_exist: bool) -> Path:
+    """Refuse index paths that are files, or missing when the verb needs an existing index."""
+    if path.is_file():
+        raise CliError(f"{path} is a file; an index is a folder")
+    if must_exist and not path.exists():
+        raise CliError(f"{path}: no such index folder")
+    return path
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,1 @@
+"""``colbert.modeling`` for jcolbert: `checkpoint.Checkpoint` and `colbert.colbert_score`."""

@@ -1,0 +1,296 @@
+"""The quickstart: index a real collection that is already on every machine, search it, show the way on.
+
+The collection is the documentation of the Python standard library, read from the running
+interpreter: one document per documented public function or class of a fixed list of modules
+(``json.dumps``, ``pathlib.Path``, ...). It needs no download, its licence (PSF) allows
+redistribution, and its readers can judge the hits themselves. The selection is deterministic for a
+given interpreter: modules in a fixed order, names sorted, and when a ``limit`` applies, the documents
+whose id hashes lowest (a spread over all modules rather than the first few).
+
+`run_quickstart` does the work and returns timings per phase (model load, encoding, indexing,
+search) so that `benchmarks/bench_quickstart.py` and ``jcolbert quickstart --json`` can report them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jcolbert.documents import Document
+
+STDLIB_MODULES = [
+    "abc",
+    "argparse",
+    "array",
+    "asyncio",
+    "base64",
+    "bisect",
+    "calendar",
+    "collections",
+    "contextlib",
+    "copy",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "difflib",
+    "email",
+    "enum",
+    "fnmatch",
+    "fractions",
+    "functools",
+    "glob",
+    "gzip",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "html",
+    "http.client",
+    "http.server",
+    "inspect",
+    "io",
+    "ipaddress",
+    "itertools",
+    "json",
+    "logging",
+    "math",
+    "mimetypes",
+    "operator",
+    "os",
+    "pathlib",
+    "pickle",
+    "platform",
+    "pprint",
+    "queue",
+    "random",
+    "re",
+    "secrets",
+    "shlex",
+    "shutil",
+    "socket",
+    "sqlite3",
+    "statistics",
+    "string",
+    "struct",
+    "subprocess",
+    "tarfile",
+    "tempfile",
+    "textwrap",
+    "threading",
+    "time",
+    "timeit",
+    "tokenize",
+    "traceback",
+    "types",
+    "typing",
+    "unittest",
+    "urllib.parse",
+    "urllib.request",
+    "uuid",
+    "warnings",
+    "weakref",
+    "xml.etree.ElementTree",
+    "zipfile",
+    "zlib",
+]
+
+EXAMPLE_QUERIES = (
+    "how do I parse a JSON string into a Python object?",
+    "run a shell command and capture its output",
+    "find the greatest common divisor of two integers",
+    "compress data in gzip format",
+)
+
+DEFAULT_LIMIT = 1000
+MIN_DOC_CHARS = 40
+MAX_DOC_CHARS = 2000
+
+
+def _public_names(module: Any) -> list[str]:
+    names = getattr(module, "__all__", None)
+    if not isinstance(names, list | tuple):
+        names = [n for n in dir(module) if not n.startswith("_")]
+    return sorted(set(names))
+
+
+def _defined_here(obj: Any, module_name: str) -> bool:
+    """True for objects of this module (or its C accelerator, e.g. ``_json``), not re-exports."""
+    owner = getattr(obj, "__module__", None) or ""
+    last = module_name.rsplit(".", 1)[-1]
+    return owner == module_name or owner.startswith(module_name + ".") or owner == "_" + last
+
+
+def _signature(obj: Any) -> str:
+    try:
+        return str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        return ""
+
+
+def stdlib_documents(limit: int | None = DEFAULT_LIMIT) -> list[Document]:
+    """Documents ``{"id": "json.dumps", "text": "json.dumps(obj, ...)\\n\\n<docstring>", "metadata": ...}``.
+
+    ``metadata`` holds ``module`` and ``kind`` (function or class), so filters like ``module=json``
+    work on the quickstart index. Modules missing from a minimal Python build are skipped.
+    """
+    docs: list[Document] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecated modules/attributes warn on access
+        for module_name in STDLIB_MODULES:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            for name in _public_names(module):
+                obj = getattr(module, name, None)
+                if not (inspect.isclass(obj) or inspect.isroutine(obj)) or not _defined_here(
+                    obj, module_name
+                ):
+                    continue
+                doc = inspect.getdoc(obj)
+                if not doc or len(doc) < MIN_DOC_CHARS:
+                    continue
+                qualified = f"{module_name}.{name}"
+                text = f"{qualified}{_signature(obj)}\n\n{doc.strip()}"[:MAX_DOC_CHARS]
+                kind = "class" if inspect.isclass(obj) else "function"
+                docs.append(
+                    {"id": qualified, "text": text, "metadata": {"module": module_name, "kind": kind}}
+                )
+    if limit is not None and len(docs) > limit:
+        keep = sorted(docs, key=lambda d: hashlib.sha1(d["id"].encode()).hexdigest())[:limit]
+        chosen = {d["id"] for d in keep}
+        docs = [d for d in docs if d["id"] in chosen]
+    return docs
+
+
+@dataclass
+class QuickstartResult:
+    """What the quickstart did, for printing and benchmarking."""
+
+    model: str
+    model_note: str
+    index_path: str
+    documents: int
+    tokens: int
+    timings: dict[str, float] = field(default_factory=dict)
+    queries: list[dict[str, Any]] = field(default_factory=list)
+    reused: bool = False
+
+
+def choose_model(requested: str | None, default: str, offline: str) -> tuple[Any, str, str]:
+    """Load ``requested``, or the default model and, when the hub is unreachable, the offline one.
+
+    Returns ``(model, name, note)``; the note says which model is used and why, for the user.
+    """
+    import jcolbert
+    from jcolbert.errors import HubUnavailableError
+
+    if requested is not None:
+        return jcolbert.load_model(requested), requested, f"model: {requested}"
+    try:
+        return jcolbert.load_model(default), default, f"model: {default} (from the Hugging Face hub)"
+    except HubUnavailableError as exc:
+        reason = " ".join(str(exc).split())
+        note = (
+            f"model: {offline} (the offline small model), because the hub is unreachable for {default}: "
+            f"{reason[:160]}"
+        )
+        return jcolbert.load_model(offline), offline, note
+
+
+def run_quickstart(
+    directory: Path,
+    *,
+    model: str | None = None,
+    default_model: str,
+    offline_model: str,
+    limit: int | None = DEFAULT_LIMIT,
+    k: int = 3,
+    queries: tuple[str, ...] = EXAMPLE_QUERIES,
+    on_note: Callable[[str], None] = lambda s: None,
+    progress: Callable[[str, int], Any] | None = None,
+) -> QuickstartResult:
+    """Build (or reuse) the quickstart index under ``directory`` and run the example queries.
+
+    ``progress(description, total)`` returns a context manager yielding ``advance(n)``; the CLI
+    passes its progress bar, tests pass nothing.
+    """
+    from contextlib import nullcontext
+
+    from jcolbert import Index
+    from jcolbert.documents import batched
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    docs = stdlib_documents(limit)
+    timings["collect"] = time.perf_counter() - start
+    on_note(f"collection: {len(docs)} docstrings of the Python standard library on this interpreter")
+
+    start = time.perf_counter()
+    encoder, model_name, note = choose_model(model, default_model, offline_model)
+    timings["model_load"] = time.perf_counter() - start
+    on_note(note)
+
+    slug = model_name.rstrip("/").rsplit("/", 1)[-1]
+    index_path = directory / f"index-{slug}"
+    reused = False
+    encode_s = index_s = 0.0
+    tokens = 0
+    if (index_path / "manifest.json").exists():
+        index = Index.open(index_path)
+        present = index.existing_ids([d["id"] for d in docs])
+        todo = [d for d in docs if d["id"] not in present]
+        reused = not todo
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        index = Index.create(index_path, model=encoder)
+        todo = docs
+    if todo:
+        bar = progress("encoding + indexing", len(todo)) if progress else nullcontext(lambda n: None)
+        with bar as advance:
+            for chunk in batched(todo, 128):
+                t0 = time.perf_counter()
+                vectors = encoder.encode_documents([d["text"] for d in chunk], show_progress=False)
+                t1 = time.perf_counter()
+                index.add_embeddings(
+                    [d["id"] for d in chunk],
+                    list(vectors),
+                    texts=[d["text"] for d in chunk],
+                    metadata=[d["metadata"] for d in chunk],
+                )
+                t2 = time.perf_counter()
+                encode_s += t1 - t0
+                index_s += t2 - t1
+                tokens += sum(int(v.shape[0]) for v in vectors)
+                advance(len(chunk))
+    timings["encode"] = encode_s
+    timings["index"] = index_s
+
+    results = []
+    start = time.perf_counter()
+    for query in queries:
+        hits = index.search(query, k=k, return_text=True)
+        results.append(
+            {
+                "query": query,
+                "hits": [{"rank": h.rank, "id": h.id, "score": float(h.score), "text": h.text} for h in hits],
+            }
+        )
+    timings["search"] = time.perf_counter() - start
+    return QuickstartResult(
+        model=model_name,
+        model_note=note,
+        index_path=str(index_path),
+        documents=len(docs),
+        tokens=tokens,
+        timings=timings,
+        queries=results,
+        reused=reused,
+    )
