@@ -1,0 +1,298 @@
+"""Residual compression of token vectors (ColBERTv2, spec §3.2): centroid code + nbits per dimension.
+
+A vector x is stored as the id of its nearest centroid c (uint16 while there are <= 65,536 centroids) and
+the residual x - c quantized per dimension into 2^nbits buckets. Bucket cutoffs are quantiles of the
+residual values of a held-out sample and bucket weights the mid-quantiles, as in ColBERTv2; unlike it we
+take the quantiles *per dimension* (the reference pools all dimensions), which costs nothing in space and
+tracks dimensions of different spread. Decompression is a table lookup: one byte holds 8/nbits bucket
+indices, so a [bytes, 256, 8/nbits] table of weights turns residual bytes into floats in one gather.
+
+Training is fast because it is hierarchical: with many centroids we first cluster into ~sqrt(C) coarse
+groups, then split each group with its share of the centroids (spherical k-means at both levels), which
+costs O(N * sqrt(C)) instead of O(N * C) per iteration. Assigning every vector to its centroid at build
+time probes a few coarse groups for the same reason (`Assigner`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jcolbert.index import storage
+
+MIN_POINTS_PER_CENTROID = 8  # never more centroids than the data supports
+TWO_LEVEL_FROM = 2048  # centroid counts at or above this are trained with two-level k-means
+_ASSIGN_BLOCK = 65536
+
+
+def num_centroids_for(num_tokens: int) -> int:
+    """ColBERTv2's rule, 2^floor(log2(16 * sqrt(tokens))), capped at tokens / MIN_POINTS_PER_CENTROID."""
+    if num_tokens <= 0:
+        return 0
+    rule = 2 ** int(math.floor(math.log2(16 * math.sqrt(num_tokens))))
+    cap = 2 ** int(math.floor(math.log2(max(1, num_tokens // MIN_POINTS_PER_CENTROID))))
+    return max(1, min(rule, cap))
+
+
+def code_dtype(num_centroids: int) -> np.dtype:
+    return np.dtype(np.uint16) if num_centroids <= 65536 else np.dtype(np.int32)
+
+
+# ----------------------------------------------------------------------------------------------- k-means
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _argmax_ip(x: np.ndarray, c: np.ndarray, block: int = _ASSIGN_BLOCK) -> np.ndarray:
+    """Index of the max inner product centroid for each row of x (exact, blocked GEMM)."""
+    out = np.empty(len(x), dtype=np.int64)
+    for i in range(0, len(x), block):
+        out[i:i + block] = (x[i:i + block] @ c.T).argmax(axis=1)
+    return out
+
+
+def spherical_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int) -> np.ndarray:
+    """Lloyd's iterations with unit centroids and inner-product assignment (our vectors are unit length).
+
+    Plain numpy on purpose: the many small problems of two-level clustering run faster single-threaded than
+    through an OpenMP library whose threads spin when the machine is busy. Empty clusters are re-seeded with
+    random points."""
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if k >= len(x):
+        return _normalize(x[:k].copy())
+    c = _normalize(x[rng.choice(len(x), k, replace=False)].copy())
+    for _ in range(niter):
+        a = _argmax_ip(x, c)
+        order = np.argsort(a, kind="stable")
+        counts = np.bincount(a, minlength=k)
+        nonempty = np.flatnonzero(counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
+        sums = np.add.reduceat(x[order], starts, axis=0)
+        c[nonempty] = _normalize(sums)
+        empty = np.flatnonzero(counts == 0)
+        if empty.size:
+            c[empty] = x[rng.choice(len(x), empty.size, replace=False)]
+    return c
+
+
+def kmeans(x: np.ndarray, k: int, *, niter: int = 8, seed: int = 123) -> np.ndarray:
+    """k unit centroids of x (float32 [n, dim]); two-level when k is large (see module docstring)."""
+    n = x.shape[0]
+    if k >= n:
+        return _normalize(np.ascontiguousarray(x[:k], dtype=np.float32))
+    if k < TWO_LEVEL_FROM:
+        return spherical_kmeans(x, k, niter=niter, seed=seed)
+    k1 = 2 ** int(round(math.log2(math.sqrt(k))))
+    rng = np.random.default_rng(seed)
+    coarse_sample = x[rng.choice(n, min(n, 256 * k1), replace=False)]
+    coarse = spherical_kmeans(coarse_sample, k1, niter=max(niter, 10), seed=seed)
+    assign = _argmax_ip(x, coarse)
+    sizes = np.bincount(assign, minlength=k1)
+    share = _shares(sizes, k)
+    order = np.argsort(assign, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    parts = [spherical_kmeans(x[order[bounds[g]:bounds[g + 1]]], int(share[g]), niter=niter, seed=seed + g)
+             for g in range(k1) if share[g] > 0]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+
+def _shares(sizes: np.ndarray, k: int) -> np.ndarray:
+    """Split k centroids over groups in proportion to their sizes (largest remainders), none above its size."""
+    n = int(sizes.sum())
+    exact = sizes / n * k
+    share = np.minimum(np.floor(exact).astype(np.int64), sizes)
+    rest = k - int(share.sum())
+    order = np.argsort(-(exact - share), kind="stable")
+    while rest > 0:
+        room = np.flatnonzero(share[order] < sizes[order])
+        if room.size == 0:
+            break
+        take = order[room[:rest]]
+        share[take] += 1
+        rest -= len(take)
+    return share
+
+
+class Assigner:
+    """Nearest centroid (max inner product) for many vectors.
+
+    Below 4096 centroids an exact blocked GEMM. Above, two levels: the centroids are grouped under ~sqrt(C)
+    coarse centroids, and a vector is compared with the centroids of its `nprobe` best groups only (~1/8th
+    of them by default), which is what makes compressing a million vectors take seconds."""
+
+    def __init__(self, centroids: np.ndarray, nprobe: int | None = None, seed: int = 0):
+        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+        k = len(self.centroids)
+        self.coarse = None
+        if k >= 4096:
+            k1 = 2 ** int(round(math.log2(math.sqrt(k))))
+            self.coarse = spherical_kmeans(self.centroids, k1, niter=10, seed=seed)
+            group = _argmax_ip(self.centroids, self.coarse)
+            self.order = np.argsort(group, kind="stable")
+            self.bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k1))])
+            self.members = [np.ascontiguousarray(self.centroids[self.order[self.bounds[g]:self.bounds[g + 1]]])
+                            for g in range(k1)]
+            self.nprobe = min(k1, nprobe or max(4, k1 // 8))
+
+    def assign(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self.coarse is None:
+            return _argmax_ip(x, self.centroids)
+        out = np.empty(len(x), dtype=np.int64)
+        for i in range(0, len(x), _ASSIGN_BLOCK):
+            out[i:i + _ASSIGN_BLOCK] = self._assign_block(x[i:i + _ASSIGN_BLOCK])
+        return out
+
+    def _assign_block(self, x: np.ndarray) -> np.ndarray:
+        cs = x @ self.coarse.T
+        probes = np.argpartition(-cs, self.nprobe - 1, axis=1)[:, :self.nprobe]  # [n, nprobe]
+        best = np.full(len(x), -np.inf, dtype=np.float32)
+        best_id = np.zeros(len(x), dtype=np.int64)
+        flat_rows = np.repeat(np.arange(len(x)), self.nprobe)
+        flat_groups = probes.ravel()
+        order = np.argsort(flat_groups, kind="stable")
+        counts = np.bincount(flat_groups, minlength=len(self.members))
+        start = 0
+        for g, cnt in enumerate(counts):
+            if cnt == 0:
+                continue
+            rows = flat_rows[order[start:start + cnt]]
+            start += cnt
+            if len(self.members[g]) == 0:
+                continue
+            s = x[rows] @ self.members[g].T
+            j = s.argmax(axis=1)
+            v = s[np.arange(len(rows)), j]
+            better = v > best[rows]
+            best[rows[better]] = v[better]
+            best_id[rows[better]] = self.order[self.bounds[g] + j[better]]
+        return best_id
+
+
+# ----------------------------------------------------------------------------------------------- the codec
+
+
+@dataclass(frozen=True)
+class Codec:
+    """Centroids plus per-dimension residual buckets; immutable, shared by every compressed segment."""
+
+    centroids: np.ndarray  # [C, dim] float32, unit rows (stored as float16; residuals are taken against these)
+    cutoffs: np.ndarray  # [dim, 2^nbits - 1] float32, ascending per row
+    weights: np.ndarray  # [dim, 2^nbits] float32, the value each bucket decodes to
+    nbits: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    @property
+    def num_centroids(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def residual_bytes(self) -> int:
+        return self.dim * self.nbits // 8
+
+    # --------------------------------------------------------------------------------------- training
+
+    @classmethod
+    def train(cls, sample: np.ndarray, *, nbits: int, num_centroids: int, niter: int = 8, seed: int = 123,
+              total_tokens: int | None = None) -> Codec:
+        """Fit centroids on 95% of `sample` and bucket statistics on the held-out 5% (at most 50,000 vectors)."""
+        rng = np.random.default_rng(seed)
+        sample = np.asarray(sample, dtype=np.float32)[rng.permutation(sample.shape[0])]
+        heldout_n = int(min(0.05 * len(sample), 50_000)) if len(sample) >= 200 else len(sample)
+        train = sample[heldout_n:] if heldout_n < len(sample) else sample
+        heldout = sample[:heldout_n]
+        k = max(1, min(num_centroids, len(train)))
+        c = kmeans(train, k, niter=niter, seed=seed)
+        c = _normalize(c).astype(np.float16).astype(np.float32)  # what is stored is what residuals are taken against
+        codes = Assigner(c).assign(heldout)
+        resid = heldout - c[codes]
+        levels = 2 ** nbits
+        cutoffs = np.quantile(resid, np.arange(1, levels) / levels, axis=0).T.astype(np.float32)
+        weights = np.quantile(resid, (np.arange(levels) + 0.5) / levels, axis=0).T.astype(np.float32)
+        info = {"num_centroids": int(c.shape[0]), "nbits": nbits, "kmeans_niter": niter, "seed": seed,
+                "sample_tokens": int(len(sample)), "trained_tokens": int(total_tokens or len(sample)),
+                "avg_residual": float(np.abs(resid).mean())}
+        return cls(c, np.ascontiguousarray(cutoffs), np.ascontiguousarray(weights), nbits, info)
+
+    # --------------------------------------------------------------------------------------- encode / decode
+
+    def assigner(self) -> Assigner:
+        return Assigner(self.centroids)
+
+    def compress(self, x: np.ndarray, assigner: Assigner | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [n, dim] -> (codes [n], residual bytes uint8 [n, dim*nbits/8])."""
+        x = np.asarray(x, dtype=np.float32)
+        codes = (assigner or self.assigner()).assign(x)
+        resid = x - self.centroids[codes]
+        buckets = np.zeros(resid.shape, dtype=np.uint8)  # [n, dim] in 0..B-1: how many cutoffs lie below
+        for level in range(self.cutoffs.shape[1]):
+            buckets += resid > self.cutoffs[:, level]
+        return codes.astype(code_dtype(self.num_centroids)), pack_bits(buckets, self.nbits)
+
+    @property
+    def lut(self) -> np.ndarray:
+        """[bytes, 256, 8/nbits] float32: the residual values one byte value decodes to, per byte position."""
+        cached = self.__dict__.get("_lut")
+        if cached is None:
+            per = 8 // self.nbits
+            values = np.arange(256)
+            shifts = 8 - self.nbits * (np.arange(per) + 1)
+            idx = (values[:, None] >> shifts[None, :]) & (2 ** self.nbits - 1)  # [256, per]
+            w = self.weights.reshape(self.residual_bytes, per, -1)  # [bytes, per, B]
+            cached = np.ascontiguousarray(w[:, np.arange(per)[None, :], idx], dtype=np.float32)  # [bytes, 256, per]
+            object.__setattr__(self, "_lut", cached)
+        return cached
+
+    def decode_residuals(self, residuals: np.ndarray) -> np.ndarray:
+        """uint8 [n, bytes] -> float32 [n, dim] residual vectors (without the centroid)."""
+        n = residuals.shape[0]
+        nbytes = self.residual_bytes
+        flat = self.lut.reshape(nbytes * 256, -1)
+        idx = residuals.astype(np.intp) + (np.arange(nbytes, dtype=np.intp) * 256)[None, :]
+        return flat[idx].reshape(n, self.dim)
+
+    def decompress(self, codes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+        """Codes + residual bytes -> unit float32 vectors (the approximation search scores against)."""
+        v = self.centroids[codes]
+        v += self.decode_residuals(residuals)
+        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return v
+
+    # --------------------------------------------------------------------------------------- on disk
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        files = {
+            "centroids.npy": storage.write_array(folder / "centroids.npy", self.centroids.astype(np.float16)),
+            "cutoffs.npy": storage.write_array(folder / "cutoffs.npy", self.cutoffs),
+            "weights.npy": storage.write_array(folder / "weights.npy", self.weights),
+        }
+        return {"dir": folder.name, "files": files, **self.info}
+
+    @classmethod
+    def load(cls, root: Path, entry: dict[str, Any], *, verify: bool) -> Codec:
+        folder = root / entry["dir"]
+        arrays = {name: storage.open_array(folder / name, e, verify=verify, mmap=False)
+                  for name, e in entry["files"].items()}
+        info = {k: v for k, v in entry.items() if k not in ("dir", "files")}
+        return cls(arrays["centroids.npy"].astype(np.float32), arrays["cutoffs.npy"].astype(np.float32),
+                   arrays["weights.npy"].astype(np.float32), int(entry["nbits"]), info)
+
+
+def pack_bits(buckets: np.ndarray, nbits: int) -> np.ndarray:
+    """uint8 [n, dim] bucket indices -> uint8 [n, dim*nbits/8]; the first dimension sits in the high bits."""
+    n, dim = buckets.shape
+    per = 8 // nbits
+    shifts = (8 - nbits * (np.arange(per) + 1)).astype(np.uint8)
+    grouped = buckets.reshape(n, dim // per, per) << shifts[None, None, :]
+    return np.bitwise_or.reduce(grouped, axis=2).astype(np.uint8)

@@ -1,0 +1,804 @@
+"""`Index`: a late-interaction index in one folder. Create, add, search, delete, compact.
+
+    index = Index.create("my_index", model="minilm")          # or model=None, dim=128 for vectors only
+    index.add(["a document", {"id": "d2", "text": "another", "metadata": {"lang": "en"}}])
+    index.search("a query", k=10)                              # [Hit(id, score, rank), ...]
+
+Small collections are stored exactly (float32) and searched exhaustively; once the collection reaches
+`exact_threshold` tokens the index trains its codec (k-means centroids + residual buckets) on the vectors it
+already holds and switches to compressed PLAID segments, transparently. See storage.py for the on-disk
+layout and the crash-safety argument, plaid.py for search, codec.py for compression.
+
+Concurrency: one writer at a time (a lock held for the duration of each change; a second writer gets
+IndexLockedError), any number of readers. Each search runs on the snapshot named by the manifest at the
+time it starts; an `Index` object notices other processes' commits by the manifest's file identity.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from jcolbert.errors import IndexFormatError, InputError
+from jcolbert.index import plaid, storage
+from jcolbert.index.codec import Codec, num_centroids_for
+from jcolbert.index.docstore import DocStore
+from jcolbert.index.segment import Segment, SegmentWriter, write_deletes
+
+DEFAULT_EXACT_THRESHOLD = 32_768  # tokens; below this clustering is meaningless and exact search is cheap
+DEFAULT_CHUNK_SIZE = 2_048  # documents encoded / compressed / written per step of a build
+SAMPLE_PER_CENTROID = 64  # k-means sample size: this many vectors per centroid at most
+KNOBS = ("ncells", "centroid_score_threshold", "ndocs", "mode")
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result. `text` / `metadata` are filled only when asked for (return_text / return_metadata)."""
+
+    id: str
+    score: float
+    rank: int
+    text: str | None = None
+    metadata: dict[str, Any] | None = field(default=None)
+
+
+@dataclass
+class _Snapshot:
+    """Everything a reader needs, as named by one manifest."""
+
+    manifest: dict[str, Any]
+    stamp: tuple[int, int, int]
+    codec: Codec | None
+    segments: list[Segment]
+
+    @property
+    def num_live(self) -> int:
+        return sum(s.num_live for s in self.segments)
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(s.num_tokens for s in self.segments)
+
+    def live_positions(self, nums: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per segment: (mask over nums of the live documents stored there, their positions)."""
+        out = []
+        for seg in self.segments:
+            hit, pos = seg.positions_of(nums)
+            alive = seg.live[pos]
+            idx = np.flatnonzero(hit)
+            hit[idx[~alive]] = False
+            out.append((hit, pos[alive]))
+        return out
+
+
+class Index:
+    """A ColBERT (late-interaction) index on disk. Use `Index.create` or `Index.open`, not the constructor."""
+
+    def __init__(self, path: Path, *, model: Any = None, verify: bool = True, lock_timeout: float = 0.0,
+                 progress: bool | None = None, readonly: bool = False):
+        self.path = Path(path)
+        self._verify = verify
+        self._lock_timeout = lock_timeout
+        self._progress = progress
+        self._readonly = readonly
+        self._seg_cache: dict[str, Segment] = {}
+        self._codec_cache: dict[str, Codec] = {}
+        self._mutex = threading.RLock()
+        self._snap = self._load_snapshot()
+        self._docs = DocStore(self.path / storage.DOCSTORE, readonly=readonly)
+        self._model = None
+        if model is not None:
+            self._model = self._check_model(_resolve_model(model))
+
+    # ------------------------------------------------------------------------------------------- create / open
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, model: Any = None, *, nbits: int = 2, dim: int | None = None,
+               exact_threshold: int = DEFAULT_EXACT_THRESHOLD, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               kmeans_niters: int = 8, seed: int = 123, overwrite: bool = False, lock_timeout: float = 0.0,
+               progress: bool | None = None) -> Index:
+        """Make a new, empty index folder.
+
+        model: a loaded ColBERTModel, a model name/path (loaded now, to record its settings), or None for an
+        index of precomputed vectors (then `dim` is required). nbits: residual bits per dimension (1, 2, 4).
+        exact_threshold: tokens below which vectors are stored exactly and searched exhaustively.
+        """
+        root = Path(path)
+        if nbits not in (1, 2, 4):
+            raise InputError(f"nbits must be 1, 2 or 4, got {nbits!r}")
+        loaded = _resolve_model(model) if model is not None else None
+        config = loaded.config.to_dict() if loaded is not None else None
+        if config is not None:
+            if dim is not None and dim != config["dim"]:
+                raise InputError(f"dim={dim} disagrees with the model's dim {config['dim']}")
+            dim = int(config["dim"])
+        if dim is None or not isinstance(dim, int) or dim <= 0:
+            raise InputError("Index.create needs a model, or dim= (a positive integer) for an embeddings-only index")
+        if dim % (8 // nbits) != 0:
+            raise InputError(f"dim {dim} must be a multiple of {8 // nbits} for nbits={nbits}")
+        for name, value in (("exact_threshold", exact_threshold), ("chunk_size", chunk_size), ("kmeans_niters", kmeans_niters)):
+            if not isinstance(value, int) or value < (0 if name == "exact_threshold" else 1):
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if root.exists() and any(root.iterdir()):
+            if not (root / storage.MANIFEST).exists():
+                raise InputError(f"{root} exists and is not an empty folder or a jcolbert index; refusing to write there")
+            if not overwrite:
+                raise InputError(f"an index already exists at {root}; pass overwrite=True to replace it, or use Index.open")
+            with storage.WriterLock(root, lock_timeout):
+                for entry in root.iterdir():
+                    if entry.name != storage.LOCK_FILE:
+                        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        root.mkdir(parents=True, exist_ok=True)
+        with storage.WriterLock(root, lock_timeout):
+            DocStore(root / storage.DOCSTORE).close()
+            storage.write_manifest(root, {
+                "format": storage.FORMAT_NAME, "format_version": storage.FORMAT_VERSION, "generation": 0,
+                "dim": dim, "nbits": nbits, "model": config,
+                "settings": {"exact_threshold": exact_threshold, "chunk_size": chunk_size,
+                             "kmeans_niters": kmeans_niters, "seed": seed},
+                "next_doc_num": 0, "next_auto_id": 0, "codec": None, "segments": [],
+            })
+        return cls(root, model=loaded, lock_timeout=lock_timeout, progress=progress)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, model: Any = None, *, verify: bool = True, lock_timeout: float = 0.0,
+             progress: bool | None = None, readonly: bool = False) -> Index:
+        """Open an existing index. The model it was built with is recorded and loaded only when text must be
+        encoded; pass `model` to reuse a loaded one (refused if its dim/markers differ from the recorded ones).
+        verify: check every array file's crc32 against the manifest (sizes are always checked).
+        readonly: never take the writer lock (for read-only media or shared folders)."""
+        return cls(Path(path), model=model, verify=verify, lock_timeout=lock_timeout, progress=progress,
+                   readonly=readonly)
+
+    def close(self) -> None:
+        self._docs.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Index({str(self.path)!r}, documents={len(self)}, mode={self.mode!r})"
+
+    # ------------------------------------------------------------------------------------------- snapshot
+
+    def _load_snapshot(self, manifest: dict[str, Any] | None = None) -> _Snapshot:
+        for _attempt in range(5):
+            stamp = storage.manifest_stamp(self.path) if (self.path / storage.MANIFEST).exists() else (0, 0, 0)
+            m = manifest or storage.read_manifest(self.path)
+            try:
+                codec = None
+                if m.get("codec"):
+                    key = m["codec"]["dir"]
+                    codec = self._codec_cache.get(key) or Codec.load(self.path, m["codec"], verify=self._verify)
+                    self._codec_cache = {key: codec}
+                segs, cache = [], {}
+                for entry in m["segments"]:
+                    key = entry["dir"] + ":" + ((entry.get("deleted") or {}).get("file") or "")
+                    seg = self._seg_cache.get(key) or Segment.load(self.path, entry, verify=self._verify)
+                    cache[key] = seg
+                    segs.append(seg)
+                self._seg_cache = cache
+                return _Snapshot(m, stamp, codec, segs)
+            except IndexFormatError:
+                # a concurrent commit may have replaced files between our manifest read and the open: retry
+                if manifest is None and storage.manifest_stamp(self.path) != stamp:
+                    continue
+                raise
+        raise IndexFormatError(f"{self.path}: the index kept changing while being opened; retry")
+
+    def _current(self) -> _Snapshot:
+        """The latest committed snapshot (reloaded when another process has committed since)."""
+        with self._mutex:
+            try:
+                stamp = storage.manifest_stamp(self.path)
+            except FileNotFoundError:
+                raise IndexFormatError(f"no index at {self.path}: {storage.MANIFEST} is missing") from None
+            if stamp != self._snap.stamp:
+                self._snap = self._load_snapshot()
+            return self._snap
+
+    def refresh(self) -> None:
+        """Pick up commits made by other processes now (searches also do this on their own)."""
+        self._current()
+
+    # ------------------------------------------------------------------------------------------- properties
+
+    @property
+    def dim(self) -> int:
+        return int(self._snap.manifest["dim"])
+
+    @property
+    def nbits(self) -> int:
+        return int(self._snap.manifest["nbits"])
+
+    @property
+    def mode(self) -> str:
+        """'exact' (vectors stored as float32, exhaustive search) or 'plaid' (compressed, PLAID search)."""
+        return "plaid" if self._current().codec is not None else "exact"
+
+    @property
+    def model(self) -> Any:
+        """The encoder: the one passed in, or the recorded one, loaded on first use."""
+        if self._model is None:
+            config = self._snap.manifest.get("model")
+            if config is None:
+                raise InputError(
+                    f"index {self.path} was built from precomputed vectors (no model recorded): use "
+                    "add_embeddings / search_embeddings, or open it with model=..."
+                )
+            import jcolbert
+
+            self._model = jcolbert.load_model(config)
+        return self._model
+
+    def __len__(self) -> int:
+        return self._current().num_live
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and bool(self._live_nums([doc_id])[1].size)
+
+    # ------------------------------------------------------------------------------------------- writing
+
+    @contextmanager
+    def _writing(self) -> Iterator[_Snapshot]:
+        """Hold the writer lock; start from the latest manifest with leftovers of crashed commits removed."""
+        if self._readonly:
+            raise InputError(f"index {self.path} was opened readonly=True")
+        with storage.WriterLock(self.path, self._lock_timeout), self._mutex:
+            snap = self._load_snapshot()
+            self._snap = snap
+            storage.collect_garbage(self.path, snap.manifest)
+            self._docs.delete_from(snap.manifest["next_doc_num"])
+            yield snap
+            self._docs.checkpoint()
+
+    def _commit(self, manifest: dict[str, Any]) -> None:
+        manifest = {**manifest, "generation": manifest["generation"] + 1}
+        storage.write_manifest(self.path, manifest)
+        self._snap = self._load_snapshot()
+        storage.collect_garbage(self.path, manifest)
+
+    def add(self, documents: str | dict | Iterable[str | dict], *, batch_size: int = 32) -> list[str]:
+        """Encode and add documents: strings (ids assigned) or {"id", "text", "metadata"} dicts. Returns ids."""
+        if isinstance(documents, str | dict):
+            documents = [documents]
+        ids, texts, metas = _parse_documents(documents)
+        model = self.model
+        chunk = self._snap.manifest["settings"]["chunk_size"]
+
+        def encode(lo: int, hi: int) -> list[np.ndarray]:
+            out = model.encode_documents(texts[lo:hi], batch_size=batch_size)
+            vecs = [np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float32) for v in out]
+            for i, v in enumerate(vecs):
+                if v.ndim != 2 or v.shape[0] == 0:
+                    raise InputError(f"document {ids[lo + i] or lo + i} encodes to no token vectors")
+            return vecs
+
+        return self._add(ids, texts, metas, _Source(len(texts), encode, chunk, None), desc="encoding")
+
+    def add_embeddings(self, ids: Sequence[str] | None, vectors: Sequence[Any], texts: Sequence[str] | None = None,
+                       metadata: Sequence[dict | None] | None = None) -> list[str]:
+        """Add documents from precomputed token vectors (a list of [tokens_i, dim] arrays). ids=None assigns ids."""
+        vecs = [_as_matrix(v, self.dim, f"vectors[{i}]") for i, v in enumerate(vectors)]
+        n = len(vecs)
+        if ids is not None:
+            ids = list(ids)
+            if len(ids) != n:
+                raise InputError(f"{len(ids)} ids for {n} vector arrays")
+            for i, x in enumerate(ids):
+                if not isinstance(x, str) or not x:
+                    raise InputError(f"ids[{i}] must be a non-empty string, got {x!r}")
+        for name, seq in (("texts", texts), ("metadata", metadata)):
+            if seq is not None and len(seq) != n:
+                raise InputError(f"{len(seq)} {name} for {n} vector arrays")
+        if metadata is not None:
+            for i, m in enumerate(metadata):
+                if m is not None and not isinstance(m, dict):
+                    raise InputError(f"metadata[{i}] must be a dict or None, got {type(m).__name__}")
+        chunk = self._snap.manifest["settings"]["chunk_size"]
+        source = _Source(n, lambda lo, hi: vecs[lo:hi], chunk, np.fromiter((len(v) for v in vecs), np.int64, n))
+        return self._add(ids if ids is not None else [None] * n, list(texts) if texts is not None else None,
+                         list(metadata) if metadata is not None else None, source, desc="indexing")
+
+    def _add(self, ids: list[str | None], texts: list[str] | None, metas: list[dict | None] | None,
+             source: _Source, desc: str) -> list[str]:
+        if source.num_docs == 0:
+            return []
+        with self._writing() as snap:
+            m = dict(snap.manifest)
+            ids = self._assign_ids(ids, m)
+            first = m["next_doc_num"]
+            nums = np.arange(first, first + len(ids), dtype=np.int64)
+            self._docs.insert(nums, ids, texts, metas)  # invisible until the manifest names the segment
+            m["next_doc_num"] = first + len(ids)
+            gen = m["generation"] + 1
+            parts = [_Part(nums, source)]
+            if snap.codec is not None:
+                entry = self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, snap.codec, desc)
+                m["segments"] = [*m["segments"], entry]
+            else:
+                known = source.lengths is not None
+                exact_tokens = sum(s.num_tokens for s in snap.segments)
+                if not known:  # encoded text: spool to an exact segment first (each document is encoded once)
+                    entry = self._write_exact(storage.new_dir(self.path, "seg", gen), parts, desc)
+                    spooled = Segment.load(self.path, entry, verify=False)
+                    parts = [_SegPart(spooled, None)]
+                new_tokens = int(sum(p.num_tokens for p in parts))
+                if exact_tokens + new_tokens < m["settings"]["exact_threshold"]:
+                    if known:
+                        entry = self._write_exact(storage.new_dir(self.path, "seg", gen), parts, desc)
+                    m["segments"] = [*m["segments"], entry]
+                else:  # the collection is now big enough to cluster: train, then compress everything held
+                    parts = [_SegPart(s, None) for s in snap.segments] + parts
+                    codec = self._train(parts, m)
+                    m["codec"] = codec.save(storage.new_dir(self.path, "codec", gen))
+                    storage.fsync_dir(self.path / m["codec"]["dir"])
+                    entry = self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, codec, desc)
+                    m["segments"] = [entry]
+            self._commit(m)
+        return ids
+
+    def _assign_ids(self, ids: list[str | None], m: dict[str, Any]) -> list[str]:
+        given = [x for x in ids if x is not None]
+        seen: set[str] = set()
+        dupes = sorted({x for x in given if x in seen or seen.add(x)})
+        if dupes:
+            raise InputError(f"duplicate document ids in this batch: {_names(dupes)}")
+        if given:
+            found, _ = self._live_nums(given, snap=self._snap)
+            clash = sorted({x for x, f in zip(given, found, strict=True) if f})
+            if clash:
+                raise InputError(f"document ids already in the index: {_names(clash)}; nothing was added")
+        n_auto = sum(1 for x in ids if x is None)
+        auto: list[str] = []
+        next_auto = m["next_auto_id"]
+        while len(auto) < n_auto:
+            cand = [str(i) for i in range(next_auto, next_auto + (n_auto - len(auto)))]
+            next_auto += len(cand)
+            taken = self._docs.existing_ids(cand) | (set(given) & set(cand))
+            auto += [c for c in cand if c not in taken]
+        m["next_auto_id"] = next_auto
+        it = iter(auto)
+        return [x if x is not None else next(it) for x in ids]
+
+    def _train(self, parts: list[_Part], m: dict[str, Any]) -> Codec:
+        total = int(sum(p.num_tokens for p in parts))
+        settings = m["settings"]
+        k = num_centroids_for(total)
+        rng = np.random.default_rng(settings["seed"])
+        size = min(total, max(SAMPLE_PER_CENTROID * k, 1 << 16))
+        rows = np.sort(rng.choice(total, size=size, replace=False)) if size < total else np.arange(total)
+        sample, base = [], 0
+        for p in parts:
+            mine = rows[(rows >= base) & (rows < base + p.num_tokens)] - base
+            if mine.size:
+                sample.append(p.token_sample(mine))
+            base += p.num_tokens
+        return Codec.train(np.concatenate(sample), nbits=m["nbits"], num_centroids=k,
+                           niter=settings["kmeans_niters"], seed=settings["seed"], total_tokens=total)
+
+    def _bar(self, total: int, desc: str) -> tqdm:
+        disable = (not sys.stderr.isatty()) if self._progress is None else not self._progress
+        return tqdm(total=total, desc=desc, unit="doc", disable=disable, leave=False)
+
+    def _write_exact(self, folder: Path, parts: list[_Part], desc: str) -> dict[str, Any]:
+        writer = SegmentWriter(folder, kind="exact", dim=self.dim, num_docs=sum(p.num_docs for p in parts))
+        with self._bar(writer.expected_docs, desc) as bar:
+            for p in parts:
+                for nums, vecs in p.chunks():
+                    writer.add(nums, vecs)
+                    bar.update(len(nums))
+        entry = writer.finish()
+        storage.finish_dir(folder, self.path)
+        return entry
+
+    def _write_plaid(self, folder: Path, parts: list[_Part], codec: Codec, desc: str) -> dict[str, Any]:
+        writer = SegmentWriter(folder, kind="plaid", dim=self.dim, num_docs=sum(p.num_docs for p in parts),
+                               codec=codec)
+        with self._bar(writer.expected_docs, desc) as bar:
+            for p in parts:
+                for nums, payload in p.chunks(codec):
+                    if isinstance(payload, tuple):  # already compressed with this codec: copy as is
+                        writer.add_compressed(nums, *payload)
+                    else:
+                        writer.add(nums, payload)
+                    bar.update(len(nums))
+        entry = writer.finish()
+        storage.finish_dir(folder, self.path)
+        return entry
+
+    def delete(self, ids: str | Iterable[str], *, missing_ok: bool = False) -> int:
+        """Delete documents by id; they disappear from search results at once. Returns how many were deleted.
+        Unknown ids are an error naming them (nothing is deleted) unless missing_ok=True."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        if not ids:
+            return 0
+        with self._writing() as snap:
+            found, nums = self._live_nums(ids, snap=snap)
+            missing = sorted({x for x, f in zip(ids, found, strict=True) if not f})
+            if missing and not missing_ok:
+                raise InputError(f"no document with id {_names(missing)} in the index; nothing was deleted")
+            if nums.size == 0:
+                return 0
+            m = dict(snap.manifest)
+            gen = m["generation"] + 1
+            segments = []
+            for seg, (hit, pos) in zip(snap.segments, snap.live_positions(nums), strict=True):
+                if hit.any():
+                    dead = np.union1d(np.flatnonzero(~seg.live), pos)
+                    segments.append(write_deletes(self.path, seg.entry, dead, gen))
+                else:
+                    segments.append(seg.entry)
+            m["segments"] = segments
+            self._commit(m)
+            return int(np.unique(nums).size)
+
+    def compact(self, *, recluster: bool | str = "auto") -> dict[str, Any]:
+        """Rewrite all segments as one, without deleted documents.
+
+        recluster: True re-trains the centroids on the current collection (from the stored, decompressed
+        vectors) and recompresses it; "auto" does so when `stats()["recluster_recommended"]` (the collection
+        has at least doubled in tokens since the centroids were trained); False keeps the codec.
+        Returns {"documents", "removed", "reclustered"}.
+        """
+        with self._writing() as snap:
+            m = dict(snap.manifest)
+            if not snap.segments:
+                return {"documents": 0, "removed": 0, "reclustered": False}
+            dead_nums = np.concatenate([s.doc_nums[~s.live] for s in snap.segments])
+            do_recluster = snap.codec is not None and (recluster is True or (recluster == "auto" and _recluster_reason(snap)))
+            gen = m["generation"] + 1
+            parts = [_SegPart(s, snap.codec) for s in snap.segments]
+            if snap.codec is None:
+                m["segments"] = [self._write_exact(storage.new_dir(self.path, "seg", gen), parts, "compacting")]
+            else:
+                codec = snap.codec
+                if do_recluster:
+                    codec = self._train(parts, m)
+                    m["codec"] = codec.save(storage.new_dir(self.path, "codec", gen))
+                    storage.fsync_dir(self.path / m["codec"]["dir"])
+                    parts = [_SegPart(s, snap.codec, recompress=True) for s in snap.segments]
+                m["segments"] = [self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, codec, "compacting")]
+            self._commit(m)
+            if dead_nums.size:
+                self._docs.delete_nums(dead_nums)
+            return {"documents": self._snap.num_live, "removed": int(dead_nums.size), "reclustered": bool(do_recluster)}
+
+    def rebuild(self) -> dict[str, Any]:
+        """Re-train the centroids on the whole current collection and recompress it (compact + recluster)."""
+        return self.compact(recluster=True)
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def _live_nums(self, ids: Sequence[str], snap: _Snapshot | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask over ids, live document numbers of those found)."""
+        snap = snap or self._current()
+        pos, nums = self._docs.nums_for_ids(list(ids))
+        found = np.zeros(len(ids), dtype=bool)
+        if nums.size == 0:
+            return found, nums
+        alive = np.zeros(len(nums), dtype=bool)
+        for hit, _ in snap.live_positions(nums):
+            alive |= hit
+        found[pos[alive]] = True
+        return found, nums[alive]
+
+    def get(self, ids: str | Sequence[str]) -> dict[str, Any] | list[dict[str, Any]]:
+        """Stored document(s) by id: {"id", "text", "metadata"} (text/metadata None when not stored)."""
+        single = isinstance(ids, str)
+        ids = [ids] if single else list(ids)
+        snap = self._current()
+        pos, nums = self._docs.nums_for_ids(ids)
+        alive = np.zeros(len(nums), dtype=bool)
+        for hit, _ in snap.live_positions(nums):
+            alive |= hit
+        num_of = {int(p): int(n) for p, n in zip(pos[alive], nums[alive], strict=True)}
+        missing = [x for i, x in enumerate(ids) if i not in num_of]
+        if missing:
+            raise InputError(f"no document with id {_names(sorted(set(missing)))} in the index")
+        rows = self._docs.rows(list(num_of.values()), "id,text,metadata")
+        out = [dict(zip(("id", "text", "metadata"), rows[num_of[i]], strict=True)) for i in range(len(ids))]
+        return out[0] if single else out
+
+    def ids(self) -> list[str]:
+        """Ids of all live documents, in insertion order."""
+        snap = self._current()
+        nums = np.sort(np.concatenate([s.doc_nums[s.live] for s in snap.segments] or [np.zeros(0, np.int64)]))
+        rows = self._docs.rows(nums, "id")
+        return [rows[int(n)][0] for n in nums]
+
+    def search(self, query_or_queries: str | Sequence[str], k: int = 10, filter: Any = None, *,
+               return_text: bool = False, return_metadata: bool = False, batch_size: int = 32,
+               **knobs: Any) -> list[Hit] | list[list[Hit]]:
+        """Top-k documents for a query (list of Hit) or for each of several queries (list of lists).
+
+        filter: restricts the search before top-k: a collection of ids, a dict of metadata key == value
+        pairs, or a callable(metadata dict) -> bool. knobs: ncells, centroid_score_threshold, ndocs (PLAID;
+        defaults by k as in the reference) and mode ("auto", "plaid" or "exact" for exhaustive MaxSim).
+        """
+        single = isinstance(query_or_queries, str)
+        queries = [query_or_queries] if single else list(query_or_queries)
+        for i, q in enumerate(queries):
+            if not isinstance(q, str) or not q.strip():
+                raise InputError(f"query {i} must be a non-empty string, got {q!r}")
+        _check_k(k)
+        Q = self.model.encode_queries(queries, batch_size=batch_size)
+        Q = np.asarray(Q.detach().cpu().numpy() if hasattr(Q, "detach") else Q, dtype=np.float32)
+        out = self.search_embeddings(Q, k, filter, return_text=return_text, return_metadata=return_metadata, **knobs)
+        return out[0] if single else out
+
+    def search_embeddings(self, Q: Any, k: int = 10, filter: Any = None, *, return_text: bool = False,
+                          return_metadata: bool = False, **knobs: Any) -> list[Hit] | list[list[Hit]]:
+        """Search with query vectors: [query_tokens, dim] (one query -> list of Hit) or [n, query_tokens, dim]."""
+        _check_k(k)
+        for name in knobs:
+            if name not in KNOBS:
+                raise InputError(f"unknown search option {name!r}; known: {', '.join(KNOBS)}")
+        mode = knobs.pop("mode", "auto")
+        if mode not in ("auto", "plaid", "exact"):
+            raise InputError(f"mode must be 'auto', 'plaid' or 'exact', got {mode!r}")
+        Q = np.asarray(Q.detach().cpu().numpy() if hasattr(Q, "detach") else Q, dtype=np.float32)
+        single = Q.ndim == 2
+        if single:
+            Q = Q[None]
+        if Q.ndim != 3 or Q.shape[2] != self.dim or Q.shape[1] == 0:
+            raise InputError(f"query vectors must be [query_tokens, {self.dim}] or [n, query_tokens, {self.dim}], "
+                             f"got shape {list(Q.shape)}")
+        if not np.isfinite(Q).all():
+            raise InputError("query vectors contain NaN or infinite values")
+        snap = self._current()
+        allowed = self._allowed(snap, filter)
+        results = [self._search_one(snap, q, k, allowed, mode, knobs) for q in Q]
+        hits = self._to_hits(results, return_text, return_metadata)
+        return hits[0] if single else hits
+
+    def _search_one(self, snap: _Snapshot, Q: np.ndarray, k: int, allowed: list[np.ndarray | None] | None,
+                    mode: str, knobs: dict[str, Any]) -> plaid.Result:
+        if not snap.segments:
+            return plaid.Result.merge([], k)
+        allowed_per_seg = allowed if allowed is not None else [None] * len(snap.segments)
+        n_allowed = snap.num_live if allowed is None else sum(int((a & s.live).sum()) for a, s in zip(allowed, snap.segments, strict=True))
+        k_eff = min(k, n_allowed)
+        if k_eff == 0:
+            return plaid.Result.merge([], k)
+        if snap.codec is None or mode == "exact":
+            return plaid.exhaustive(Q, snap.segments, snap.codec, allowed_per_seg, k_eff)
+        defaults = plaid.Knobs.for_k(k)
+        kn = plaid.Knobs(int(knobs.get("ncells", defaults.ncells)),
+                         float(knobs.get("centroid_score_threshold", defaults.centroid_score_threshold)),
+                         int(knobs.get("ndocs", defaults.ndocs)))
+        if allowed is not None and n_allowed <= kn.ndocs:  # a narrow filter: score the allowed documents directly
+            docs = [np.flatnonzero(a & s.live) for a, s in zip(allowed, snap.segments, strict=True)]
+            return plaid.score_subset(Q, snap.segments, snap.codec, docs, k_eff)
+        res = plaid.plaid(Q, plaid.centroid_scores(snap.codec, Q), snap.segments, snap.codec, allowed_per_seg, k_eff, kn)
+        if len(res.pos) < k_eff:  # candidate generation found too few documents: fall back to exhaustive search
+            return plaid.exhaustive(Q, snap.segments, snap.codec, allowed_per_seg, k_eff)
+        return res
+
+    def _allowed(self, snap: _Snapshot, filter: Any) -> list[np.ndarray] | None:
+        """Per-segment masks of the documents a filter admits (None: no filter)."""
+        if filter is None:
+            return None
+        if callable(filter):
+            nums = self._docs.match_predicate(filter)
+        elif isinstance(filter, dict):
+            for key, value in filter.items():
+                if not isinstance(value, str | int | float | bool) and value is not None:
+                    raise InputError(f"filter value for {key!r} must be a string, number, bool or None")
+            nums = self._docs.match_metadata(filter)
+        elif isinstance(filter, str):
+            raise InputError("filter must be a collection of ids, a dict of metadata values, or a callable; "
+                             "got a single string (wrap it in a list to filter by one id)")
+        else:
+            ids = list(filter)
+            if not all(isinstance(x, str) for x in ids):
+                raise InputError("an id filter must contain strings only")
+            _, nums = self._docs.nums_for_ids(ids)
+        masks = []
+        for seg in snap.segments:
+            mask = np.zeros(seg.num_docs, dtype=bool)
+            hit, pos = seg.positions_of(nums)
+            mask[pos] = True
+            masks.append(mask)
+        return masks
+
+    def _to_hits(self, results: list[plaid.Result], text: bool, metadata: bool) -> list[list[Hit]]:
+        snap = self._snap
+        nums_per = [np.array([snap.segments[s].doc_nums[p] for s, p in zip(r.seg, r.pos, strict=True)], dtype=np.int64)
+                    for r in results]
+        all_nums = np.unique(np.concatenate(nums_per)) if nums_per else np.zeros(0, np.int64)
+        fields = "id" + (",text" if text else "") + (",metadata" if metadata else "")
+        rows = self._docs.rows(all_nums, fields) if all_nums.size else {}
+        out = []
+        for r, nums in zip(results, nums_per, strict=True):
+            hits = []
+            for rank, (num, score) in enumerate(zip(nums, r.score, strict=True), 1):
+                row = rows[int(num)]
+                hits.append(Hit(row[0], float(score), rank, row[1] if text else None,
+                                (row[-1] or {}) if metadata else None))
+            out.append(hits)
+        return out
+
+    # ------------------------------------------------------------------------------------------- stats
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes and settings: documents, tokens, bytes on disk (all files), bytes per token, centroids, ..."""
+        snap = self._current()
+        m = snap.manifest
+        by_kind: dict[str, int] = {}
+        for p in self.path.rglob("*"):
+            if p.is_file() and p.name != storage.LOCK_FILE:
+                key = "tombstones" if p.name.startswith("del-") else p.name.split("-")[0]
+                by_kind[key] = by_kind.get(key, 0) + p.stat().st_size
+        total = sum(by_kind.values())
+        tokens = snap.num_tokens
+        reason = _recluster_reason(snap)
+        return {
+            "path": str(self.path), "format_version": m["format_version"], "generation": m["generation"],
+            "mode": "plaid" if snap.codec else "exact", "dim": m["dim"], "nbits": m["nbits"],
+            "model": (m.get("model") or {}).get("name_or_path"),
+            "documents": snap.num_live, "deleted_pending_compaction": sum(s.num_docs - s.num_live for s in snap.segments),
+            "tokens": sum(s.live_tokens for s in snap.segments), "stored_tokens": tokens, "segments": len(snap.segments),
+            "centroids": snap.codec.num_centroids if snap.codec else 0,
+            "trained_tokens": (snap.codec.info.get("trained_tokens") if snap.codec else None),
+            "exact_threshold": m["settings"]["exact_threshold"],
+            "bytes_on_disk": total, "bytes_per_token": round(total / tokens, 3) if tokens else None,  # per stored token
+            "bytes_by_file": dict(sorted(by_kind.items())),
+            "recluster_recommended": bool(reason), "recluster_reason": reason,
+        }
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+class _Source:
+    """Vectors of new documents, produced chunk by chunk (encoded text, or slices of given arrays)."""
+
+    def __init__(self, num_docs: int, produce: Callable[[int, int], list[np.ndarray]], chunk: int,
+                 lengths: np.ndarray | None):
+        self.num_docs, self.produce, self.chunk, self.lengths = num_docs, produce, chunk, lengths
+
+
+class _Part:
+    """Documents feeding a segment writer: numbers + vectors in chunks + random token access for k-means."""
+
+    def __init__(self, nums: np.ndarray, source: _Source):
+        self.nums, self.source = nums, source
+        self.num_docs = len(nums)
+        self._offsets = None if source.lengths is None else np.concatenate([[0], np.cumsum(source.lengths)])
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self._offsets[-1])
+
+    def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
+        for lo in range(0, self.num_docs, self.source.chunk):
+            hi = min(lo + self.source.chunk, self.num_docs)
+            yield self.nums[lo:hi], self.source.produce(lo, hi)
+
+    def token_sample(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors at sorted token rows (only for in-memory sources, whose lengths are known)."""
+        doc = np.searchsorted(self._offsets, rows, side="right") - 1
+        local = rows - self._offsets[doc]
+        vecs = self.source.produce(0, self.num_docs)
+        uniq, first = np.unique(doc, return_index=True)
+        bounds = np.append(first, len(rows))
+        return np.concatenate([np.asarray(vecs[d], dtype=np.float32)[local[a:b]]
+                               for d, a, b in zip(uniq, bounds[:-1], bounds[1:], strict=True)])
+
+
+class _SegPart(_Part):
+    """The live documents of a stored segment (decompressed when they must be recompressed or made exact)."""
+
+    def __init__(self, seg: Segment, codec: Codec | None, recompress: bool = False):
+        self.seg, self.codec, self.recompress = seg, codec, recompress
+        self.docs = np.flatnonzero(seg.live)
+        self.nums = seg.doc_nums[self.docs]
+        self.num_docs = len(self.docs)
+        lens = seg.doclens[self.docs].astype(np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(lens)])
+
+    def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
+        step = max(1, DEFAULT_CHUNK_SIZE)
+        for lo in range(0, self.num_docs, step):
+            docs = self.docs[lo:lo + step]
+            rows, starts = self.seg.token_rows(docs)
+            lens = self.seg.doclens[docs]
+            if self.seg.kind == "plaid" and codec is self.codec and not self.recompress:
+                yield self.nums[lo:lo + step], (lens, np.asarray(self.seg.codes[rows]), np.asarray(self.seg.residuals[rows]))
+                continue
+            V, _ = self.seg.vectors_of(docs, self.codec)
+            yield self.nums[lo:lo + step], np.split(V, np.cumsum(lens)[:-1])
+
+    def token_sample(self, rows: np.ndarray) -> np.ndarray:
+        doc = np.searchsorted(self._offsets, rows, side="right") - 1
+        abs_rows = self.seg.offsets[self.docs[doc]] + (rows - self._offsets[doc])
+        if self.seg.kind == "exact":
+            return np.asarray(self.seg.vectors[abs_rows], dtype=np.float32)
+        return self.codec.decompress(np.asarray(self.seg.codes[abs_rows]), np.asarray(self.seg.residuals[abs_rows]))
+
+
+def _recluster_reason(snap: _Snapshot) -> str | None:
+    if snap.codec is None:
+        return None
+    trained = int(snap.codec.info.get("trained_tokens") or 0)
+    now = snap.num_tokens
+    if trained and now >= 2 * trained:
+        return (f"the collection has {now} tokens, {now / trained:.1f}x the {trained} the centroids were trained on; "
+                "compact() or rebuild() re-clusters it")
+    return None
+
+
+def _resolve_model(model: Any) -> Any:
+    if isinstance(model, str | os.PathLike):
+        import jcolbert
+
+        return jcolbert.load_model(str(model))
+    if not hasattr(model, "config") or not hasattr(model.config, "to_dict"):
+        raise InputError(f"model must be a ColBERTModel or a model name/path, got {type(model).__name__}")
+    return model
+
+
+def _check_k(k: Any) -> None:
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+
+
+def _names(items: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(x) for x in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
+    a = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+    if a.ndim != 2 or a.shape[1] != dim:
+        raise InputError(f"{where} must be a [tokens, {dim}] array, got shape {list(a.shape)}")
+    if a.shape[0] == 0:
+        raise InputError(f"{where} is empty (a document needs at least one token vector)")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise InputError(f"{where} must hold floats, got {a.dtype}")
+    if not np.isfinite(a).all():
+        raise InputError(f"{where} contains NaN or infinite values")
+    return a
+
+
+def _parse_documents(documents: Iterable[Any]) -> tuple[list[str | None], list[str], list[dict | None]]:
+    ids: list[str | None] = []
+    texts: list[str] = []
+    metas: list[dict | None] = []
+    for i, doc in enumerate(documents):
+        if isinstance(doc, str):
+            doc_id, text, meta = None, doc, None
+        elif isinstance(doc, dict):
+            unknown = set(doc) - {"id", "text", "metadata"}
+            if unknown:
+                raise InputError(f"document {i}: unknown field(s) {sorted(unknown)}; expected id, text, metadata")
+            doc_id, text, meta = doc.get("id"), doc.get("text"), doc.get("metadata")
+            if doc_id is not None and (not isinstance(doc_id, str) or not doc_id):
+                raise InputError(f"document {i}: id must be a non-empty string, got {doc_id!r}")
+            if meta is not None and not isinstance(meta, dict):
+                raise InputError(f"document {i}: metadata must be a dict, got {type(meta).__name__}")
+        else:
+            raise InputError(f"document {i} must be a string or a dict with id/text/metadata, got {type(doc).__name__}")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"document {i}{f' (id {doc_id!r})' if doc_id else ''} has empty text")
+        ids.append(doc_id)
+        texts.append(text)
+        metas.append(meta)
+    return ids, texts, metas
+
+
+__all__ = ["Hit", "Index"]
