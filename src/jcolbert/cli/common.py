@@ -59,8 +59,8 @@ def error_line(exc: BaseException) -> str:
     else:
         message = str(exc) or type(exc).__name__
     message = " ".join(message.split())
-    if isinstance(exc, HubUnavailableError) and OFFLINE_MODEL not in message:
-        message += f" (to work offline, use the bundled small model: --model {OFFLINE_MODEL})"
+    if isinstance(exc, HubUnavailableError) and f"--model {OFFLINE_MODEL}" not in message:
+        message += f" (on the command line: --model {OFFLINE_MODEL} works offline)"
     return f"error: {message}"
 
 

@@ -30,10 +30,17 @@ IndexPath = Annotated[Path, typer.Argument(help="The index folder.", show_defaul
 
 
 def index_exists(path: Path) -> bool:
-    """Whether ``path`` holds a jcolbert index (as opposed to nothing, or an empty folder)."""
-    from jcolbert.index import Index
+    """Whether ``path`` holds a jcolbert index (its manifest), as opposed to nothing or an empty folder."""
+    return (path / "manifest.json").is_file()
 
-    return Index.exists(path)
+
+def open_index(path: Path) -> Any:
+    """Open an existing index for the CLI: our own progress bars replace the engine's."""
+    from jcolbert import Index
+
+    if not index_exists(path):
+        raise CliError(f"{path} is not a jcolbert index (no manifest.json there)")
+    return Index.open(path, progress=False)
 
 
 def index(
@@ -118,10 +125,10 @@ def index(
         name = model or DEFAULT_MODEL
         out.note(f"loading model {name}")
         encoder = load_model(name, doc_maxlen=doc_maxlen)
-        idx = Index.create(index_path, model=encoder, nbits=nbits)
+        idx = Index.create(index_path, model=encoder, nbits=nbits, progress=False)
         created = True
 
-    present = idx.existing_ids(scan.ids)
+    present = set(idx.ids()).intersection(scan.ids)
     todo = scan.count - len(present)
     if present:
         out.note(
@@ -175,9 +182,7 @@ def info(index_path: IndexPath, json_out: JsonOption = False, quiet: QuietOption
     """Show what an index holds: documents, tokens, size on disk, model."""
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
-    from jcolbert.index import Index
-
-    stats = _stats(Index.open(index_path))
+    stats = _stats(open_index(index_path))
     if json_out:
         out.json(stats)
         return
@@ -211,10 +216,8 @@ def delete(
         wanted += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not wanted:
         raise CliError("no ids given: pass ids as arguments or --ids-file FILE")
-    from jcolbert.index import Index
-
-    idx = Index.open(index_path)
-    found = idx.existing_ids(wanted)
+    idx = open_index(index_path)
+    found = set(idx.ids()).intersection(wanted)
     missing = [i for i in wanted if i not in found]
     if found:
         idx.delete(sorted(found))
@@ -232,19 +235,18 @@ def compact(index_path: IndexPath, json_out: JsonOption = False, quiet: QuietOpt
     """Rewrite the index without deleted documents (and re-cluster when it has outgrown its centroids)."""
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
-    from jcolbert.index import Index
-
-    idx = Index.open(index_path)
+    idx = open_index(index_path)
     before = _stats(idx)
     out.note(f"compacting {index_path}")
-    idx.compact()
+    done = idx.compact()
     after = _stats(idx)
     if json_out:
-        out.json({"before": before, "after": after})
+        out.json({"result": done, "before": before, "after": after})
     else:
         out.result(
-            f"compacted {index_path}: {before.get('bytes_on_disk', '?')} -> {after.get('bytes_on_disk', '?')} bytes, "
-            f"{after.get('documents', '?')} documents"
+            f"compacted {index_path}: removed {done.get('removed', 0)} deleted documents"
+            + (", re-clustered" if done.get("reclustered") else "")
+            + f"; {after['documents']} documents, {before['bytes_on_disk']:,} -> {after['bytes_on_disk']:,} bytes"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,30 +25,55 @@ from jcolbert.documents import ReadOptions, read_documents, read_queries
 from jcolbert.errors import InputError
 
 
-def parse_filters(filters: list[str] | None) -> dict[str, Any] | None:
-    """``--filter key=value`` (repeatable, all must hold) -> ``{key: value}`` for metadata equality.
+def parse_filters(filters: list[str] | None) -> dict[str, Any] | list[str] | Callable[[dict], bool] | None:
+    """``--filter key=value`` (repeatable, all must hold) -> a filter for `jcolbert.Index.search`.
 
-    Values are read as JSON when they parse (``year=2024`` is the number, ``ok=true`` the boolean),
-    else as plain strings (``lang=en``); quote a number to match it as text: ``code='"42"'``.
-    ``id=a,b,c`` restricts to those document ids.
+    ``lang=en`` matches metadata whose ``lang`` is the text ``en``. A value that reads as JSON
+    (``year=2024``, ``ok=true``) matches either that number/boolean or the same text, because CSV
+    columns are stored as text while JSONL keeps numbers. ``id=a,b,c`` restricts to those ids.
+    Plain-text filters run inside SQLite; the others are checked per document in Python.
     """
     if not filters:
         return None
-    out: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    typed: dict[str, Any] = {}
+    ids: list[str] | None = None
     for item in filters:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"--filter {item!r}: expected KEY=VALUE, e.g. --filter lang=en")
         key = key.strip()
+        if not sep or not key:
+            raise CliError(f"--filter {item!r}: expected KEY=VALUE, e.g. --filter lang=en")
         if key == "id":
-            out["id"] = [v.strip() for v in raw.split(",") if v.strip()]
+            ids = [v.strip() for v in raw.split(",") if v.strip()]
             continue
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        out[key] = value
-    return out
+        if isinstance(value, str):
+            texts[key] = value
+        else:
+            typed[key] = value
+    if ids is not None:
+        if texts or typed:
+            raise CliError("--filter id=... cannot be combined with metadata filters")
+        return ids
+    if not typed:
+        return texts
+
+    def matches(metadata: dict) -> bool:
+        if any(metadata.get(k) != v for k, v in texts.items()):
+            return False
+        return all(_same(metadata.get(k), v) for k, v in typed.items())
+
+    return matches
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    """Equal as values, or equal as text (``"2024"`` stored by a CSV matches ``2024``)."""
+    if stored == wanted and type(stored) is type(wanted):
+        return True
+    return isinstance(stored, str) and stored == json.dumps(wanted)
 
 
 def check_query(query: str) -> str:
@@ -119,9 +145,9 @@ def search(
     filter_spec = parse_filters(filters)
     pairs = [("1", check_query(query))] if query is not None else read_queries(queries)
 
-    from jcolbert import Index
+    from jcolbert.cli.index_cmds import open_index
 
-    index = Index.open(index_path)
+    index = open_index(index_path)
     if query is not None and output is None:
         hits = index.search(pairs[0][1], k=k, filter=filter_spec, return_text=True)
         if json_out:
