@@ -551,12 +551,12 @@ class Index:
         if mode not in ("auto", "plaid", "exact"):
             raise InputError(f"mode must be 'auto', 'plaid' or 'exact', got {mode!r}")
         Q = np.asarray(Q.detach().cpu().numpy() if hasattr(Q, "detach") else Q, dtype=np.float32)
+        if Q.ndim not in (2, 3) or Q.shape[-1] != self.dim or Q.shape[-2] == 0:
+            raise InputError(f"query vectors must be [query_tokens, {self.dim}] or [n, query_tokens, {self.dim}], "
+                             f"got shape {list(Q.shape)}")
         single = Q.ndim == 2
         if single:
             Q = Q[None]
-        if Q.ndim != 3 or Q.shape[2] != self.dim or Q.shape[1] == 0:
-            raise InputError(f"query vectors must be [query_tokens, {self.dim}] or [n, query_tokens, {self.dim}], "
-                             f"got shape {list(Q.shape)}")
         if not np.isfinite(Q).all():
             raise InputError("query vectors contain NaN or infinite values")
         snap = self._current()
