@@ -292,8 +292,10 @@ class Index:
     def add_embeddings(self, ids: Sequence[str] | None, vectors: Sequence[Any], texts: Sequence[str] | None = None,
                        metadata: Sequence[dict | None] | None = None) -> list[str]:
         """Add documents from precomputed token vectors (a list of [tokens_i, dim] arrays). ids=None assigns ids."""
-        vecs = [_as_matrix(v, self.dim, f"vectors[{i}]") for i, v in enumerate(vectors)]
-        n = len(vecs)
+        n = len(vectors)
+        lengths = np.empty(n, dtype=np.int64)
+        for i in range(n):  # shapes now; values (dtype, NaN) chunk by chunk, so a lazy sequence stays lazy
+            lengths[i] = _check_shape(vectors[i], self.dim, f"vectors[{i}]")
         if ids is not None:
             ids = list(ids)
             if len(ids) != n:
@@ -309,7 +311,12 @@ class Index:
                 if m is not None and not isinstance(m, dict):
                     raise InputError(f"metadata[{i}] must be a dict or None, got {type(m).__name__}")
         chunk = self._snap.manifest["settings"]["chunk_size"]
-        source = _Source(n, lambda lo, hi: vecs[lo:hi], chunk, np.fromiter((len(v) for v in vecs), np.int64, n))
+        dim = self.dim
+
+        def produce(lo: int, hi: int) -> list[np.ndarray]:
+            return [_as_matrix(vectors[i], dim, f"vectors[{i}]") for i in range(lo, hi)]
+
+        source = _Source(n, produce, chunk, lengths)
         return self._add(ids if ids is not None else [None] * n, list(texts) if texts is not None else None,
                          list(metadata) if metadata is not None else None, source, desc="indexing")
 
@@ -375,18 +382,21 @@ class Index:
         return [x if x is not None else next(it) for x in ids]
 
     def _train(self, parts: list[_Part], m: dict[str, Any]) -> Codec:
+        """Codec for the documents of `parts`, trained on a random sample of whole documents (vectors that are
+        already at hand: nothing is encoded twice) of about SAMPLE_PER_CENTROID vectors per centroid."""
         total = int(sum(p.num_tokens for p in parts))
         settings = m["settings"]
         k = num_centroids_for(total)
-        rng = np.random.default_rng(settings["seed"])
-        size = min(total, max(SAMPLE_PER_CENTROID * k, 1 << 16))
-        rows = np.sort(rng.choice(total, size=size, replace=False)) if size < total else np.arange(total)
+        budget = max(SAMPLE_PER_CENTROID * k, 1 << 16)
+        lens = np.concatenate([p.lengths for p in parts])
+        order = np.random.default_rng(settings["seed"]).permutation(len(lens))
+        take = np.sort(order[: int(np.searchsorted(np.cumsum(lens[order]), budget)) + 1])
         sample, base = [], 0
         for p in parts:
-            mine = rows[(rows >= base) & (rows < base + p.num_tokens)] - base
+            mine = take[(take >= base) & (take < base + p.num_docs)] - base
             if mine.size:
-                sample.append(p.token_sample(mine))
-            base += p.num_tokens
+                sample.append(p.doc_vectors(mine))
+            base += p.num_docs
         return Codec.train(np.concatenate(sample), nbits=m["nbits"], num_centroids=k,
                            niter=settings["kmeans_niters"], seed=settings["seed"], total_tokens=total)
 
@@ -561,21 +571,27 @@ class Index:
             raise InputError("query vectors contain NaN or infinite values")
         snap = self._current()
         allowed = self._allowed(snap, filter)
-        results = [self._search_one(snap, q, k, allowed, mode, knobs) for q in Q]
+        if snap.segments and (snap.codec is None or mode == "exact"):
+            results = plaid.exhaustive(Q, snap.segments, snap.codec, self._per_seg(snap, allowed), k)
+        else:
+            results = [self._search_one(snap, q, k, allowed, knobs) for q in Q]
         hits = self._to_hits(results, return_text, return_metadata)
         return hits[0] if single else hits
 
-    def _search_one(self, snap: _Snapshot, Q: np.ndarray, k: int, allowed: list[np.ndarray | None] | None,
-                    mode: str, knobs: dict[str, Any]) -> plaid.Result:
+    @staticmethod
+    def _per_seg(snap: _Snapshot, allowed: list[np.ndarray] | None) -> list[np.ndarray | None]:
+        return allowed if allowed is not None else [None] * len(snap.segments)
+
+    def _search_one(self, snap: _Snapshot, Q: np.ndarray, k: int, allowed: list[np.ndarray] | None,
+                    knobs: dict[str, Any]) -> plaid.Result:
+        """PLAID for one query (the index has a codec), with the fallbacks that keep results exact in count."""
         if not snap.segments:
             return plaid.Result.merge([], k)
-        allowed_per_seg = allowed if allowed is not None else [None] * len(snap.segments)
+        allowed_per_seg = self._per_seg(snap, allowed)
         n_allowed = snap.num_live if allowed is None else sum(int((a & s.live).sum()) for a, s in zip(allowed, snap.segments, strict=True))
         k_eff = min(k, n_allowed)
         if k_eff == 0:
             return plaid.Result.merge([], k)
-        if snap.codec is None or mode == "exact":
-            return plaid.exhaustive(Q, snap.segments, snap.codec, allowed_per_seg, k_eff)
         defaults = plaid.Knobs.for_k(k)
         kn = plaid.Knobs(int(knobs.get("ncells", defaults.ncells)),
                          float(knobs.get("centroid_score_threshold", defaults.centroid_score_threshold)),
@@ -585,7 +601,7 @@ class Index:
             return plaid.score_subset(Q, snap.segments, snap.codec, docs, k_eff)
         res = plaid.plaid(Q, plaid.centroid_scores(snap.codec, Q), snap.segments, snap.codec, allowed_per_seg, k_eff, kn)
         if len(res.pos) < k_eff:  # candidate generation found too few documents: fall back to exhaustive search
-            return plaid.exhaustive(Q, snap.segments, snap.codec, allowed_per_seg, k_eff)
+            return plaid.exhaustive(Q[None], snap.segments, snap.codec, allowed_per_seg, k_eff)[0]
         return res
 
     def _allowed(self, snap: _Snapshot, filter: Any) -> list[np.ndarray] | None:
@@ -673,31 +689,25 @@ class _Source:
 
 
 class _Part:
-    """Documents feeding a segment writer: numbers + vectors in chunks + random token access for k-means."""
+    """Documents feeding a segment writer: their numbers, vectors chunk by chunk, and any document on demand."""
 
     def __init__(self, nums: np.ndarray, source: _Source):
         self.nums, self.source = nums, source
         self.num_docs = len(nums)
-        self._offsets = None if source.lengths is None else np.concatenate([[0], np.cumsum(source.lengths)])
+        self.lengths = source.lengths
 
     @property
     def num_tokens(self) -> int:
-        return int(self._offsets[-1])
+        return int(self.lengths.sum())
 
     def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
         for lo in range(0, self.num_docs, self.source.chunk):
             hi = min(lo + self.source.chunk, self.num_docs)
             yield self.nums[lo:hi], self.source.produce(lo, hi)
 
-    def token_sample(self, rows: np.ndarray) -> np.ndarray:
-        """Vectors at sorted token rows (only for in-memory sources, whose lengths are known)."""
-        doc = np.searchsorted(self._offsets, rows, side="right") - 1
-        local = rows - self._offsets[doc]
-        vecs = self.source.produce(0, self.num_docs)
-        uniq, first = np.unique(doc, return_index=True)
-        bounds = np.append(first, len(rows))
-        return np.concatenate([np.asarray(vecs[d], dtype=np.float32)[local[a:b]]
-                               for d, a, b in zip(uniq, bounds[:-1], bounds[1:], strict=True)])
+    def doc_vectors(self, docs: np.ndarray) -> np.ndarray:
+        """float32 vectors of some documents, concatenated (sources with known lengths only)."""
+        return np.concatenate([np.asarray(self.source.produce(int(d), int(d) + 1)[0], dtype=np.float32) for d in docs])
 
 
 class _SegPart(_Part):
@@ -708,27 +718,22 @@ class _SegPart(_Part):
         self.docs = np.flatnonzero(seg.live)
         self.nums = seg.doc_nums[self.docs]
         self.num_docs = len(self.docs)
-        lens = seg.doclens[self.docs].astype(np.int64)
-        self._offsets = np.concatenate([[0], np.cumsum(lens)])
+        self.lengths = seg.doclens[self.docs].astype(np.int64)
 
     def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
-        step = max(1, DEFAULT_CHUNK_SIZE)
+        step = DEFAULT_CHUNK_SIZE
         for lo in range(0, self.num_docs, step):
             docs = self.docs[lo:lo + step]
-            rows, starts = self.seg.token_rows(docs)
             lens = self.seg.doclens[docs]
             if self.seg.kind == "plaid" and codec is self.codec and not self.recompress:
+                rows, _ = self.seg.token_rows(docs)
                 yield self.nums[lo:lo + step], (lens, np.asarray(self.seg.codes[rows]), np.asarray(self.seg.residuals[rows]))
                 continue
             V, _ = self.seg.vectors_of(docs, self.codec)
             yield self.nums[lo:lo + step], np.split(V, np.cumsum(lens)[:-1])
 
-    def token_sample(self, rows: np.ndarray) -> np.ndarray:
-        doc = np.searchsorted(self._offsets, rows, side="right") - 1
-        abs_rows = self.seg.offsets[self.docs[doc]] + (rows - self._offsets[doc])
-        if self.seg.kind == "exact":
-            return np.asarray(self.seg.vectors[abs_rows], dtype=np.float32)
-        return self.codec.decompress(np.asarray(self.seg.codes[abs_rows]), np.asarray(self.seg.residuals[abs_rows]))
+    def doc_vectors(self, docs: np.ndarray) -> np.ndarray:
+        return self.seg.vectors_of(self.docs[docs], self.codec)[0]
 
 
 def _recluster_reason(snap: _Snapshot) -> str | None:
@@ -762,12 +767,20 @@ def _names(items: Sequence[str], limit: int = 10) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _check_shape(v: Any, dim: int, where: str) -> int:
+    shape = getattr(v, "shape", None)
+    if shape is None:
+        shape = np.shape(v)
+    if len(shape) != 2 or shape[1] != dim:
+        raise InputError(f"{where} must be a [tokens, {dim}] array, got shape {list(shape)}")
+    if shape[0] == 0:
+        raise InputError(f"{where} is empty (a document needs at least one token vector)")
+    return int(shape[0])
+
+
 def _as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
     a = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
-    if a.ndim != 2 or a.shape[1] != dim:
-        raise InputError(f"{where} must be a [tokens, {dim}] array, got shape {list(a.shape)}")
-    if a.shape[0] == 0:
-        raise InputError(f"{where} is empty (a document needs at least one token vector)")
+    _check_shape(a, dim, where)
     if not np.issubdtype(a.dtype, np.floating):
         raise InputError(f"{where} must hold floats, got {a.dtype}")
     if not np.isfinite(a).all():

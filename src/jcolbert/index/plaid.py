@@ -103,21 +103,31 @@ def doc_blocks(doclens: np.ndarray, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def exhaustive(Q: np.ndarray, segments: list[Segment], codec: Codec | None, allowed: list[np.ndarray | None],
-               k: int) -> Result:
-    """MaxSim of every live (and allowed) document; blocks of documents so memory stays bounded."""
-    parts = []
+def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, allowed: list[np.ndarray | None],
+               k: int) -> list[Result]:
+    """MaxSim of every live (and allowed) document for each query of Qs [n, nq, dim].
+
+    Documents are visited in blocks of about _EXHAUSTIVE_BLOCK tokens, each decompressed once and scored
+    against all queries (in groups, so the score matrix stays small)."""
+    n, nq, _ = Qs.shape
+    group = max(1, 512 // nq)
+    parts: list[list] = [[] for _ in range(n)]
     for s, seg in enumerate(segments):
         mask = seg.live if allowed[s] is None else (seg.live & allowed[s])
         docs = np.flatnonzero(mask)
         if len(docs) == 0:
             continue
-        scores = np.empty(len(docs), dtype=np.float32)
+        scores = np.empty((n, len(docs)), dtype=np.float32)
         for lo, hi in doc_blocks(seg.doclens[docs], _EXHAUSTIVE_BLOCK):
-            scores[lo:hi] = score_docs(seg, docs[lo:hi], Q, codec)
-        top = topk(scores, k)
-        parts.append((s, docs[top], scores[top]))
-    return Result.merge(parts, k)
+            V, starts = seg.vectors_of(docs[lo:hi], codec)
+            for g in range(0, n, group):
+                Qg = Qs[g:g + group]
+                S = np.maximum.reduceat(V @ Qg.reshape(-1, Qg.shape[-1]).T, starts, axis=0)  # [docs, g*nq]
+                scores[g:g + group, lo:hi] = S.reshape(len(starts), len(Qg), nq).sum(axis=2, dtype=np.float32).T
+        for q in range(n):
+            top = topk(scores[q], k)
+            parts[q].append((s, docs[top], scores[q, top]))
+    return [Result.merge(p, k) for p in parts]
 
 
 def score_subset(Q: np.ndarray, segments: list[Segment], codec: Codec | None, docs_per_seg: list[np.ndarray],
