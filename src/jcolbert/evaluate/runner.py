@@ -278,12 +278,14 @@ def evaluate(
         results = bm25.search(qtexts, depth)
         bm25_timings["bm25_search_s"] = time.perf_counter() - t0
         bm25_timings["bm25_ms_per_query"] = bm25_timings["bm25_search_s"] * 1000.0 / max(len(qids), 1)
+        # Cut in the run's canonical order (ties by doc id), so that "bm25" and the candidates that
+        # "rerank" receives are the same documents that run.trec shows.
+        full = Run("bm25", dict(zip(qids, results, strict=True)))
         if "bm25" in modes:
             raw_runs.append(
-                ("bm25", "bm25", None, Run("bm25", {q: r[:k] for q, r in zip(qids, results, strict=True)}),
-                 dict(bm25_timings), [])
-            )  # fmt: skip
-        candidates = {q: [d for d, _ in r[: settings.rerank_depth]] for q, r in zip(qids, results, strict=True)}
+                ("bm25", "bm25", None, Run("bm25", {q: r[:k] for q, r in full.results.items()}), dict(bm25_timings), [])
+            )
+        candidates = {q: [d for d, _ in r[: settings.rerank_depth]] for q, r in full.results.items()}
 
     # -- ColBERT -----------------------------------------------------------------------------------------
     model_name: str | None = None
