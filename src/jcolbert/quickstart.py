@@ -195,11 +195,8 @@ def choose_model(requested: str | None, default: str, offline: str) -> tuple[Any
     try:
         return jcolbert.load_model(default), default, f"model: {default} (from the Hugging Face hub)"
     except HubUnavailableError as exc:
-        reason = " ".join(str(exc).split())
-        note = (
-            f"model: {offline} (the offline small model), because the hub is unreachable for {default}: "
-            f"{reason[:160]}"
-        )
+        reason = " ".join(str(exc).split()).split("; ")[0]
+        note = f"model: {offline}, the offline small model, because the hub is unreachable ({reason[:200]})"
         return jcolbert.load_model(offline), offline, note
 
 
@@ -250,9 +247,12 @@ def run_quickstart(
         directory.mkdir(parents=True, exist_ok=True)
         index = Index.create(index_path, model=encoder, progress=False)
         todo = docs
+    truncated = 0
     if todo:
+        from jcolbert.cli.common import quiet_truncation_log
+
         bar = progress("encoding + indexing", len(todo)) if progress else nullcontext(lambda n: None)
-        with bar as advance:
+        with bar as advance, quiet_truncation_log():
             for chunk in batched(todo, 128):
                 t0 = time.perf_counter()
                 vectors = encoder.encode_documents([d["text"] for d in chunk], show_progress=False)
@@ -267,7 +267,10 @@ def run_quickstart(
                 encode_s += t1 - t0
                 index_s += t2 - t1
                 tokens += sum(int(v.shape[0]) for v in vectors)
+                truncated += getattr(vectors, "n_truncated", 0)
                 advance(len(chunk))
+    if truncated:
+        on_note(f"truncated {truncated} long docstrings to the model's {encoder.config.doc_maxlen} tokens")
     timings["encode"] = encode_s
     timings["index"] = index_s
 

@@ -96,12 +96,19 @@ class Output:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
     def table(self, columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+        """A table on stdout; the last column (document text) is cut to keep each row on one line."""
         from rich.table import Table
+        from rich.text import Text  # plain text: "[D]" in a document must not read as markup
 
+        cells = [[_cell(v) for v in row] for row in rows]
+        console = self.out
+        fixed = sum(max([len(c)] + [len(r[i]) for r in cells]) + 3 for i, c in enumerate(columns[:-1]))
+        room = max(20, console.width - fixed - 4)
         table = Table(*columns, title=title, show_lines=False, title_justify="left")
-        for row in rows:
-            table.add_row(*[_cell(v) for v in row])
-        self.out.print(table)
+        for row in cells:
+            last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
+            table.add_row(*[Text(c) for c in row[:-1]], Text(last))
+        console.print(table)
 
     @contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
@@ -126,9 +133,7 @@ class Output:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
-    from rich.markup import escape
-
-    return escape(str(value))
+    return str(value)
 
 
 def snippet(text: str | None, width: int = 90) -> str:
@@ -144,6 +149,21 @@ def load_model(name: str, **overrides: Any) -> ColBERTModel:
     import jcolbert
 
     return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@contextmanager
+def quiet_truncation_log() -> Iterator[None]:
+    """Hold back the encoder's per-call "truncated N documents" log lines while a verb encodes in
+    batches; the verb reports one total instead (`EncodedDocuments.n_truncated`)."""
+    import logging
+
+    logger = logging.getLogger("jcolbert.model")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def require_index_folder(path: Path, *, must_exist: bool) -> Path:

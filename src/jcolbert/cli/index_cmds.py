@@ -22,6 +22,7 @@ from jcolbert.cli.common import (
     Output,
     QuietOption,
     load_model,
+    quiet_truncation_log,
     require_index_folder,
 )
 from jcolbert.documents import ReadOptions, batched, read_documents, scan_documents
@@ -115,7 +116,7 @@ def index(
             out.note(
                 f"{index_path} exists: adding with its own model and settings (--model/--doc-maxlen ignored)"
             )
-        idx = Index.open(index_path)
+        idx = open_index(index_path)
         created = False
     else:
         if index_path.is_dir() and any(index_path.iterdir()):
@@ -134,20 +135,38 @@ def index(
         out.note(
             f"{len(present)} of {scan.count} documents are already in the index; adding the other {todo}"
         )
-    added = 0
+    encoder = idx.model
+    added = truncated = 0
+    timings = {"encode": 0.0, "index": 0.0}
     try:
-        with out.progress("indexing", total=todo) as advance:
+        with out.progress("indexing", total=todo) as advance, quiet_truncation_log():
             pending = (d for d in read_documents(inputs, options) if d["id"] not in present)
             for batch in batched(pending, batch_size):
-                idx.add(batch)
+                t0 = time.perf_counter()
+                vectors = encoder.encode_documents([d["text"] for d in batch], show_progress=False)
+                t1 = time.perf_counter()
+                idx.add_embeddings(
+                    [d["id"] for d in batch],
+                    list(vectors),
+                    texts=[d["text"] for d in batch],
+                    metadata=[d["metadata"] or None for d in batch],
+                )
+                timings["encode"] += t1 - t0
+                timings["index"] += time.perf_counter() - t1
+                truncated += getattr(vectors, "n_truncated", 0)
                 added += len(batch)
                 advance(len(batch))
     except KeyboardInterrupt:
         out.result(
             f"interrupted: {index_path} keeps the {len(present) + added} documents committed so far "
-            f"({scan.count - len(present) - added} of this input not yet added); run the same command again to continue"
+            f"({todo - added} of this input not yet added); run the same command again to continue"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    if truncated:
+        out.note(
+            f"truncated {truncated} of {added} documents to {encoder.config.doc_maxlen} tokens "
+            "(a new index takes --doc-maxlen)"
+        )
 
     stats = _stats(idx)
     summary = {
@@ -160,7 +179,10 @@ def index(
             "empty": len(scan.report.empty),
             "other_files": len(scan.report.other_files),
         },
+        "truncated": truncated,
         "seconds": round(time.perf_counter() - started, 3),
+        "seconds_encoding": round(timings["encode"], 3),
+        "seconds_indexing": round(timings["index"], 3),
         "stats": stats,
     }
     if json_out:

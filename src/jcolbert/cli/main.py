@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -23,10 +22,10 @@ from jcolbert.errors import JColbertError
 class _OneLineErrors(TyperGroup):
     """Turns user-caused errors into one stderr line + exit 1 (``JCOLBERT_DEBUG=1`` shows tracebacks)."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own exits and usage errors
             raise
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -86,12 +85,7 @@ quickstart_cmd.register(app)
 
 def _register_evaluate() -> None:
     """`jcolbert evaluate` is defined by the evaluation module (src/jcolbert/cli/evaluate.py)."""
-    try:
-        from jcolbert.cli.evaluate import evaluate
-    except ModuleNotFoundError as exc:  # the evaluation module is still being written
-        if exc.name != "jcolbert.cli.evaluate":
-            raise
-        return
+    from jcolbert.cli.evaluate import evaluate
 
     app.command("evaluate")(evaluate)
 

@@ -63,7 +63,7 @@ def quickstart(
     for item in result.queries:
         out.table(
             ["rank", "score", "id", "text"],
-            [[h["rank"], h["score"], h["id"], snippet(h["text"], 70)] for h in item["hits"]],
+            [[h["rank"], h["score"], h["id"], snippet(_docstring(h["text"]), 200)] for h in item["hits"]],
             title=f"query: {item['query']}",
         )
     t = result.timings
@@ -79,6 +79,11 @@ def quickstart(
         "  jcolbert info my_index\n"
         f'(search this example again: jcolbert search {result.index_path} "your question")'
     )
+
+
+def _docstring(text: str | None) -> str:
+    """The docstring part of a quickstart document (the id column already names the function)."""
+    return (text or "").partition("\n\n")[2] or (text or "")
 
 
 def register(app: typer.Typer) -> None:
