@@ -139,3 +139,16 @@ def test_cli_evaluate_writes_outputs_and_errors_in_one_line(scifact_slice, tiny_
                               "--out", str(tmp_path / "multi"), "--quiet"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert (tmp_path / "multi" / "scifact" / "results.json").is_file() and (tmp_path / "multi" / "summary.md").is_file()
+
+
+def test_vectors_cache_reuses_identical_vectors(scifact_slice, tiny_model, tmp_path):
+    settings = EvalSettings(modes=("rerank",), rerank_depth=10, doc_maxlens=(64,))
+    first = evaluate(scifact_slice, tiny_model, settings, vectors_cache=tmp_path / "vc")
+    assert "from_cache" not in first.encoding["documents@64"]
+    assert first.encoding["documents@64"]["documents"] == len(load_dataset(scifact_slice).corpus)  # whole corpus
+    second = evaluate(scifact_slice, tiny_model, settings, vectors_cache=tmp_path / "vc")
+    assert second.encoding["documents@64"]["from_cache"] == str(tmp_path / "vc")
+    assert second.runs[0].run.results == first.runs[0].run.results
+    other = evaluate(scifact_slice, tiny_model, EvalSettings(modes=("rerank",), rerank_depth=10, doc_maxlens=(48,)),
+                     vectors_cache=tmp_path / "vc")  # fmt: skip
+    assert "from_cache" not in other.encoding["documents@48"]  # another length is another key

@@ -110,6 +110,9 @@ def evaluate(
         typer.Option(help="Results whose document id equals the query id: drop (BEIR's rule), keep, or auto (drop on BEIR datasets)."),
     ] = "auto",
     index_dir: Annotated[Path | None, typer.Option(help="Keep the built index(es) here (default: a temporary folder).")] = None,
+    vectors_cache: Annotated[
+        Path | None, typer.Option(help="Keep document vectors here and reuse them in later runs (skips encoding).")
+    ] = None,
     datasets: Annotated[str | None, typer.Option(help="Comma-separated dataset names (recipe form, see above).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Where downloaded BEIR datasets are kept.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: CUDA when present).")] = None,
@@ -174,6 +177,7 @@ def evaluate(
             split=ds_split,
             dataset_name=ds_name,
             index_dir=(index_dir / ds_name) if (index_dir and name) else index_dir,
+            vectors_cache=(vectors_cache / ds_name) if (vectors_cache and name) else vectors_cache,
             log=out.note,
         )
         paths = write_report(result, target)

@@ -239,6 +239,16 @@ def write_summary(results: Sequence[EvaluationResult], out_dir: str | Path, metr
             row[n] = {"measured": v, "published": p}
         rows.append(row)
         lines.append(f"| {res.dataset.name} | " + " | ".join(cells) + " |")
+    if len(results) > 1:
+        # Averages over the datasets every run covers (the card's "Average" rows, LoCo's average).
+        cells = []
+        for n in run_names:
+            vals = [row[n]["measured"] for row in rows if n in row and row[n]["measured"] is not None]
+            pubs = [row[n]["published"] for row in rows if n in row and row[n]["published"] is not None]
+            full = len(vals) == len(rows)
+            cells.append(_fmt(sum(vals) / len(vals)) if vals and full else "-")
+            cells.append(_fmt(sum(pubs) / len(pubs)) if pubs and len(pubs) == len(rows) else "-")
+        lines.append("| **average** | " + " | ".join(cells) + " |")
     lines.append("")
     (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
     (out / "summary.json").write_text(json.dumps({"metric": metric, "rows": rows}, indent=2), encoding="utf-8")

@@ -25,7 +25,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from jcolbert.errors import InputError
+from jcolbert.evaluate import cache as vcache
 from jcolbert.evaluate.bm25 import BM25, BM25Settings
 from jcolbert.evaluate.datasets import Dataset, load_dataset
 from jcolbert.evaluate.metrics import (
@@ -240,13 +243,16 @@ def evaluate(
     split: str = "test",
     dataset_name: str | None = None,
     index_dir: str | Path | None = None,
+    vectors_cache: str | Path | None = None,
     log: Log | None = None,
 ) -> EvaluationResult:
     """Evaluate `dataset` with every mode in `settings.modes`; returns all runs, scored and compared.
 
     `model` is a loaded `ColBERTModel` or a name/folder for `jcolbert.load_model` (needed by plaid, exact
     and rerank; unused by bm25). `index_dir` keeps the built index(es) there; by default they go to a
-    temporary folder that is removed afterwards.
+    temporary folder that is removed afterwards. `vectors_cache` is a folder where the corpus's document
+    vectors are kept between evaluations (see `cache.py`); with it the whole corpus is encoded, whatever
+    the modes, so that every later mode can reuse it.
     """
     settings = settings or EvalSettings()
     timings: dict[str, float] = {}
@@ -322,7 +328,7 @@ def evaluate(
         with ExitStack() as stack:
             base_dir = Path(index_dir) if index_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
             for maxlen in settings.doc_maxlens:
-                if any(m in INDEX_MODES for m in modes):
+                if any(m in INDEX_MODES for m in modes) or vectors_cache is not None:
                     wanted = doc_ids
                 else:  # rerank only: encode just the candidates
                     pool = {d for c in candidates.values() for d in c}
@@ -330,7 +336,21 @@ def evaluate(
                 wanted = [d for d in wanted if dataset.corpus[d].text_for_encoding.strip()]
                 label = maxlen if maxlen is not None else "default"
                 _say(log, f"encoding {len(wanted)} documents (doc_maxlen={label}, {settings.long_documents})")
-                vecs, info = stage.encode_documents(dataset.doc_texts(wanted), maxlen)
+                wanted_texts = dataset.doc_texts(wanted)
+                key = vcache.cache_key(model_config, maxlen, settings.long_documents, settings.window_overlap,
+                                       wanted, wanted_texts) if vectors_cache is not None else None  # fmt: skip
+                cached = vcache.load(vectors_cache, key) if key is not None else None
+                if cached is not None:
+                    import torch
+
+                    vecs = [torch.from_numpy(np.array(a)) for a in cached[0]]
+                    info = {**cached[1], "from_cache": str(vectors_cache)}
+                    _say(log, f"document vectors read from {vectors_cache} (encoded in {info.get('seconds', 0):.0f} s earlier)")
+                else:
+                    vecs, info = stage.encode_documents(wanted_texts, maxlen)
+                    if key is not None:
+                        vcache.save(vectors_cache, key, vecs, info)
+                del wanted_texts
                 encoding[f"documents@{label}"] = info
                 if info["truncated"]:
                     _say(log, f"{info['truncated']} document(s) truncated to doc_maxlen={label}")
