@@ -99,6 +99,9 @@ def evaluate(
     ] = "truncate",
     window_overlap: Annotated[int | None, typer.Option(help="Tokens shared by consecutive windows (split).")] = None,
     nbits: Annotated[int, typer.Option(help="Index residual bits (1, 2 or 4).")] = 2,
+    ncells: Annotated[int | None, typer.Option(help="PLAID: centroids probed per query token (default: by k).")] = None,
+    centroid_score_threshold: Annotated[float | None, typer.Option(help="PLAID: centroid pruning threshold.")] = None,
+    ndocs: Annotated[int | None, typer.Option(help="PLAID: candidates kept for exact scoring.")] = None,
     batch_size: Annotated[int, typer.Option(help="Encoder batch size.", min=1)] = 32,
     metrics: Annotated[str | None, typer.Option(help="Comma-separated, e.g. ndcg@10,mrr@10,recall@100,map.")] = None,
     stat_test: Annotated[str, typer.Option(help="Significance test between runs: student (paired t) or fisher.")] = "student",
@@ -139,6 +142,11 @@ def evaluate(
         identical_ids=identical_ids,
         stat_test=stat_test,
         bm25=BM25Settings(k1=bm25_k1, b=bm25_b, stemmer=bm25_stemmer),
+        search_knobs={
+            name: value
+            for name, value in (("ncells", ncells), ("centroid_score_threshold", centroid_score_threshold), ("ndocs", ndocs))
+            if value is not None
+        },
     )
     if out_dir.is_file():
         raise CliError(f"--out {out_dir} is a file; give a folder")

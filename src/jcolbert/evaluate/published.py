@@ -139,6 +139,11 @@ class PublishedFigure:
     table: str
 
 
+def primary_metric(dataset: str) -> str:
+    """The measure the card reports first for this dataset: MRR@10 on MS MARCO, NDCG@10 elsewhere."""
+    return "mrr@10" if normalize_dataset(dataset) == "msmarco" else "ndcg@10"
+
+
 def published_for(dataset: str, model: str | None, mode: str, metric: str = "ndcg@10") -> PublishedFigure | None:
     """The card's figure that a run of `mode` with `model` on `dataset` should reproduce, if any.
 

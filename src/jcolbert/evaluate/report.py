@@ -90,7 +90,7 @@ def markdown_table(result: EvaluationResult) -> str:
         f"long documents={result.settings.long_documents}",
         "",
         "| run | " + " | ".join(m.upper().replace("RECALL", "Recall").replace("NDCG", "NDCG") for m in metrics)
-        + " | published NDCG@10 | time (s) |",
+        + " | published (card) | time (s) |",
         "| --- | " + " | ".join("---:" for _ in metrics) + " | ---: | ---: |",
     ]
     for r in result.runs:
@@ -134,8 +134,11 @@ def _run_seconds(r: RunResult) -> float:
     return sum(r.timings.get(k, 0.0) for k in keys)
 
 
-def plot_results(result: EvaluationResult, path: str | Path, metric: str = "ndcg@10") -> Path:
+def plot_results(result: EvaluationResult, path: str | Path, metric: str | None = None) -> Path:
     """Bar chart of `metric` per run, with the card's published figure beside each run that has one."""
+    from jcolbert.evaluate.published import primary_metric
+
+    metric = metric or primary_metric(result.dataset.name)
     return plot_bars(
         title=f"{result.dataset.name} ({result.dataset.split}) - {metric.upper()}"
         + (f" - {result.model_name}" if result.model_name else ""),

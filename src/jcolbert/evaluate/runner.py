@@ -39,7 +39,13 @@ from jcolbert.evaluate.metrics import (
     evaluate_run,
     metrics_for_depth,
 )
-from jcolbert.evaluate.published import BEIR_DATASETS, PublishedFigure, normalize_dataset, published_for
+from jcolbert.evaluate.published import (
+    BEIR_DATASETS,
+    PublishedFigure,
+    normalize_dataset,
+    primary_metric,
+    published_for,
+)
 from jcolbert.evaluate.runs import Run
 
 MODES: tuple[str, ...] = ("plaid", "exact", "bm25", "rerank")
@@ -372,6 +378,7 @@ def evaluate(
                     _say(log, f"building index at {path} (nbits={settings.nbits})")
                     index, t_build = stage.build_index(path, wanted, vecs)
                     del vecs
+                    encoding[f"index@{label}"] = index.stats()
                     for mode in index_modes:
                         name = _run_name(mode, maxlen, several_lengths)
                         _say(log, f"searching: {name} (k={k})")
@@ -406,7 +413,8 @@ def evaluate(
                 run=run,
                 scores=scores,
                 timings=t,
-                published=published_for(dataset.name, model_name if mode != "bm25" else None, mode),
+                published=published_for(dataset.name, model_name if mode != "bm25" else None, mode,
+                                        primary_metric(dataset.name)),
                 cross_check=check,
                 notes=notes,
             )
