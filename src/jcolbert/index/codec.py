@@ -139,7 +139,7 @@ class Assigner:
             self.bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k1))])
             self.members = [np.ascontiguousarray(self.centroids[self.order[self.bounds[g]:self.bounds[g + 1]]])
                             for g in range(k1)]
-            self.nprobe = min(k1, nprobe or max(4, k1 // 8))
+            self.nprobe = min(k1, nprobe or 8)
 
     def assign(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -183,7 +183,8 @@ class Assigner:
 class Codec:
     """Centroids plus per-dimension residual buckets; immutable, shared by every compressed segment."""
 
-    centroids: np.ndarray  # [C, dim] float32, unit rows (stored as float16; residuals are taken against these)
+    centroids: np.ndarray  # [C, dim] float32, ~unit rows; stored as int8 + a scale per row, and residuals are
+    #                        taken against exactly these dequantized values, so the int8 storage costs nothing
     cutoffs: np.ndarray  # [dim, 2^nbits - 1] float32, ascending per row
     weights: np.ndarray  # [dim, 2^nbits] float32, the value each bucket decodes to
     nbits: int
@@ -213,8 +214,7 @@ class Codec:
         train = sample[heldout_n:] if heldout_n < len(sample) else sample
         heldout = sample[:heldout_n]
         k = max(1, min(num_centroids, len(train)))
-        c = kmeans(train, k, niter=niter, seed=seed)
-        c = _normalize(c).astype(np.float16).astype(np.float32)  # what is stored is what residuals are taken against
+        c = dequantize_rows(*quantize_rows(_normalize(kmeans(train, k, niter=niter, seed=seed))))  # what is stored is what residuals are taken against
         codes = Assigner(c).assign(heldout)
         resid = heldout - c[codes]
         levels = 2 ** nbits
@@ -254,26 +254,37 @@ class Codec:
             object.__setattr__(self, "_lut", cached)
         return cached
 
+    @property
+    def _lut_items(self) -> np.ndarray:
+        """The LUT with each [8/nbits] float row viewed as one opaque item, indexed by position*256 + byte:
+        `np.take` of whole items is several times faster than numpy's 2-D fancy indexing."""
+        cached = self.__dict__.get("_lut_items_cache")
+        if cached is None:
+            per = 8 // self.nbits
+            cached = np.ascontiguousarray(self.lut.reshape(-1, per)).view(np.dtype((np.void, 4 * per))).ravel()
+            object.__setattr__(self, "_lut_items_cache", cached)
+        return cached
+
     def decode_residuals(self, residuals: np.ndarray) -> np.ndarray:
         """uint8 [n, bytes] -> float32 [n, dim] residual vectors (without the centroid)."""
-        n = residuals.shape[0]
-        nbytes = self.residual_bytes
-        flat = self.lut.reshape(nbytes * 256, -1)
-        idx = residuals.astype(np.intp) + (np.arange(nbytes, dtype=np.intp) * 256)[None, :]
-        return flat[idx].reshape(n, self.dim)
+        n, nbytes = residuals.shape
+        idx = residuals.astype(np.intp)
+        idx += (np.arange(nbytes, dtype=np.intp) * 256)[None, :]
+        return np.take(self._lut_items, idx).view(np.float32).reshape(n, self.dim)
 
     def decompress(self, codes: np.ndarray, residuals: np.ndarray) -> np.ndarray:
         """Codes + residual bytes -> unit float32 vectors (the approximation search scores against)."""
-        v = self.centroids[codes]
+        v = np.take(self.centroids, codes, axis=0)
         v += self.decode_residuals(residuals)
-        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        v /= np.sqrt(np.maximum(np.einsum("ij,ij->i", v, v), 1e-24))[:, None]
         return v
 
     # --------------------------------------------------------------------------------------- on disk
 
     def save(self, folder: Path) -> dict[str, Any]:
         files = {
-            "centroids.npy": storage.write_array(folder / "centroids.npy", self.centroids.astype(np.float16)),
+            "centroids.npy": storage.write_array(folder / "centroids.npy", quantize_rows(self.centroids)[0]),
+            "centroid_scales.npy": storage.write_array(folder / "centroid_scales.npy", quantize_rows(self.centroids)[1]),
             "cutoffs.npy": storage.write_array(folder / "cutoffs.npy", self.cutoffs),
             "weights.npy": storage.write_array(folder / "weights.npy", self.weights),
         }
@@ -285,8 +296,19 @@ class Codec:
         arrays = {name: storage.open_array(folder / name, e, verify=verify, mmap=False)
                   for name, e in entry["files"].items()}
         info = {k: v for k, v in entry.items() if k not in ("dir", "files")}
-        return cls(arrays["centroids.npy"].astype(np.float32), arrays["cutoffs.npy"].astype(np.float32),
+        centroids = dequantize_rows(arrays["centroids.npy"], arrays["centroid_scales.npy"])
+        return cls(centroids, arrays["cutoffs.npy"].astype(np.float32),
                    arrays["weights.npy"].astype(np.float32), int(entry["nbits"]), info)
+
+
+def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 [n, d] -> (int8 [n, d], float32 scale [n]) with x ~= q * scale (symmetric, per row)."""
+    scale = np.maximum(np.abs(x).max(axis=1), 1e-12) / 127.0
+    return np.round(x / scale[:, None]).astype(np.int8), scale.astype(np.float32)
+
+
+def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(q.astype(np.float32) * scale[:, None].astype(np.float32))
 
 
 def pack_bits(buckets: np.ndarray, nbits: int) -> np.ndarray:

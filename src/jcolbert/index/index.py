@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class Index:
         self._seg_cache: dict[str, Segment] = {}
         self._codec_cache: dict[str, Codec] = {}
         self._mutex = threading.RLock()
+        self.last_timings: dict[str, float] = {}  # seconds per phase of the last change (train, write, ...)
         self._snap = self._load_snapshot()
         self._docs = DocStore(self.path / storage.DOCSTORE, readonly=readonly)
         self._model = None
@@ -258,12 +260,18 @@ class Index:
         if self._readonly:
             raise InputError(f"index {self.path} was opened readonly=True")
         with storage.WriterLock(self.path, self._lock_timeout), self._mutex:
+            self.last_timings = {}
+            started = time.perf_counter()
             snap = self._load_snapshot()
             self._snap = snap
             storage.collect_garbage(self.path, snap.manifest)
             self._docs.delete_from(snap.manifest["next_doc_num"])
             yield snap
             self._docs.checkpoint()
+            self.last_timings["total_s"] = time.perf_counter() - started
+
+    def _timed(self, phase: str, started: float) -> None:
+        self.last_timings[phase] = self.last_timings.get(phase, 0.0) + time.perf_counter() - started
 
     def _commit(self, manifest: dict[str, Any]) -> None:
         manifest = {**manifest, "generation": manifest["generation"] + 1}
@@ -384,6 +392,7 @@ class Index:
     def _train(self, parts: list[_Part], m: dict[str, Any]) -> Codec:
         """Codec for the documents of `parts`, trained on a random sample of whole documents (vectors that are
         already at hand: nothing is encoded twice) of about SAMPLE_PER_CENTROID vectors per centroid."""
+        started = time.perf_counter()
         total = int(sum(p.num_tokens for p in parts))
         settings = m["settings"]
         k = num_centroids_for(total)
@@ -397,14 +406,20 @@ class Index:
             if mine.size:
                 sample.append(p.doc_vectors(mine))
             base += p.num_docs
-        return Codec.train(np.concatenate(sample), nbits=m["nbits"], num_centroids=k,
-                           niter=settings["kmeans_niters"], seed=settings["seed"], total_tokens=total)
+        sample = np.concatenate(sample)
+        self._timed("sample_s", started)
+        started = time.perf_counter()
+        codec = Codec.train(sample, nbits=m["nbits"], num_centroids=k, niter=settings["kmeans_niters"],
+                            seed=settings["seed"], total_tokens=total)
+        self._timed("train_s", started)
+        return codec
 
     def _bar(self, total: int, desc: str) -> tqdm:
         disable = (not sys.stderr.isatty()) if self._progress is None else not self._progress
         return tqdm(total=total, desc=desc, unit="doc", disable=disable, leave=False)
 
     def _write_exact(self, folder: Path, parts: list[_Part], desc: str) -> dict[str, Any]:
+        started = time.perf_counter()
         writer = SegmentWriter(folder, kind="exact", dim=self.dim, num_docs=sum(p.num_docs for p in parts))
         with self._bar(writer.expected_docs, desc) as bar:
             for p in parts:
@@ -413,9 +428,11 @@ class Index:
                     bar.update(len(nums))
         entry = writer.finish()
         storage.finish_dir(folder, self.path)
+        self._timed("write_exact_s", started)
         return entry
 
     def _write_plaid(self, folder: Path, parts: list[_Part], codec: Codec, desc: str) -> dict[str, Any]:
+        started = time.perf_counter()
         writer = SegmentWriter(folder, kind="plaid", dim=self.dim, num_docs=sum(p.num_docs for p in parts),
                                codec=codec)
         with self._bar(writer.expected_docs, desc) as bar:
@@ -428,6 +445,9 @@ class Index:
                     bar.update(len(nums))
         entry = writer.finish()
         storage.finish_dir(folder, self.path)
+        self._timed("write_plaid_s", started)
+        for phase, seconds in writer.timings.items():
+            self.last_timings[phase] = self.last_timings.get(phase, 0.0) + seconds
         return entry
 
     def delete(self, ids: str | Iterable[str], *, missing_ok: bool = False) -> int:
@@ -779,11 +799,14 @@ def _check_shape(v: Any, dim: int, where: str) -> int:
 
 
 def _as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
+    """A validated float32 [tokens, dim] array."""
     a = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
     _check_shape(a, dim, where)
     if not np.issubdtype(a.dtype, np.floating):
         raise InputError(f"{where} must hold floats, got {a.dtype}")
-    if not np.isfinite(a).all():
+    a = np.asarray(a, dtype=np.float32)
+    # NaN/inf propagate into row sums: one pass over the data instead of an elementwise isfinite
+    if not np.isfinite(a.sum(axis=1)).all() and not np.isfinite(a).all():
         raise InputError(f"{where} contains NaN or infinite values")
     return a
 

@@ -1,16 +1,22 @@
 """Search over segments: PLAID (spec §3.3) and exhaustive MaxSim.
 
-PLAID answers a query in four vectorised stages, each on fewer documents than the last:
+PLAID answers a query in stages, each on fewer documents than the last:
 
 1. centroid scores ``cs = centroids @ Q.T`` (one GEMM, [C, query tokens]), shared by every segment;
 2. candidates: documents in the IVF cells of each query token's top-``ncells`` centroids;
 3. pruned approximate score: per candidate, sum over query tokens of the max of ``cs`` over the document's
    codes whose centroid scores >= ``centroid_score_threshold`` for some query token; keep ``ndocs``;
-4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``; then exact MaxSim on their
-   decompressed vectors, top k.
+4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``;
+5. exact MaxSim on their decompressed vectors, top k.
 
-Everything works on numpy arrays of token rows (no per-document Python loop): a document's tokens are a
-contiguous row range of its segment, so "max over a document" is one ``np.maximum.reduceat``.
+How it stays fast in numpy (no per-document Python loop, no compiled extension):
+
+* stages 3-4 only rank documents, so they work on ``cs`` quantized to int8 (error 0.004 per entry). The
+  codes of the documents are laid out as a padded [token position, document] matrix, padding and pruned
+  codes pointing at a sentinel row of -128; one ``np.take`` of 32-byte rows gives [position, doc, query
+  token] and the per-document max runs over the leading axis, i.e. over long contiguous vectors;
+* the exact stage computes ``Q @ V.T`` ([query tokens, rows]) so the per-document max is a ``reduceat``
+  along contiguous memory; decompression is a table lookup (codec.py).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from jcolbert.index.codec import Codec
 from jcolbert.index.segment import Segment
 
 NEG = np.float32(-1e9)
-_EXHAUSTIVE_BLOCK = 1 << 16  # tokens scored per GEMM in exhaustive search
+SENTINEL = -128  # int8 score of padding / pruned codes: below any real score (>= -127)
+_EXHAUSTIVE_BLOCK = 1 << 16  # tokens decompressed and scored per step of exhaustive search
 
 
 @dataclass(frozen=True)
@@ -56,11 +63,14 @@ class Result:
             return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
         seg = np.concatenate([np.full(len(p), s, dtype=np.int64) for s, p, _ in parts])
         pos = np.concatenate([p for _, p, _ in parts]).astype(np.int64)
-        score = np.concatenate([sc for _, _, sc in parts]).astype(np.float32)
+        score = np.concatenate([sc for _, _, sc in parts])
         keep = score > NEG / 2
         seg, pos, score = seg[keep], pos[keep], score[keep]
         top = topk(score, k)
-        return cls(seg[top], pos[top], score[top])
+        return cls(seg[top], pos[top], score[top].astype(np.float32))
+
+    def of_segment(self, s: int) -> np.ndarray:
+        return np.sort(self.pos[self.seg == s])
 
 
 def topk(scores: np.ndarray, k: int) -> np.ndarray:
@@ -73,12 +83,16 @@ def topk(scores: np.ndarray, k: int) -> np.ndarray:
     return np.lexsort((np.arange(scores.size), -scores))
 
 
-def maxsim_rows(V: np.ndarray, starts: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Sum over query tokens of the max over each document's rows: V [rows, dim] split at `starts`."""
+# ----------------------------------------------------------------------------------------------- exact MaxSim
+
+
+def maxsim_rows(V: np.ndarray, starts: np.ndarray, Qflat: np.ndarray) -> np.ndarray:
+    """Per document (rows of V split at `starts`) and per query token, the max similarity: [nq, docs].
+
+    Qflat: [nq, dim] (several queries may be stacked). Q @ V.T keeps each token's scores contiguous."""
     if len(starts) == 0:
-        return np.zeros(0, dtype=np.float32)
-    S = V @ Q.T  # [rows, nq]
-    return np.maximum.reduceat(S, starts, axis=0).sum(axis=1, dtype=np.float32)
+        return np.zeros((Qflat.shape[0], 0), dtype=np.float32)
+    return np.maximum.reduceat(Qflat @ V.T, starts, axis=1)
 
 
 def score_docs(seg: Segment, docs: np.ndarray, Q: np.ndarray, codec: Codec | None) -> np.ndarray:
@@ -86,10 +100,7 @@ def score_docs(seg: Segment, docs: np.ndarray, Q: np.ndarray, codec: Codec | Non
     if len(docs) == 0:
         return np.zeros(0, dtype=np.float32)
     V, starts = seg.vectors_of(docs, codec)
-    return maxsim_rows(V, starts, Q)
-
-
-# ----------------------------------------------------------------------------------------------- exhaustive
+    return maxsim_rows(V, starts, Q).sum(axis=0, dtype=np.float32)
 
 
 def doc_blocks(doclens: np.ndarray, budget: int) -> list[tuple[int, int]]:
@@ -109,7 +120,7 @@ def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, all
 
     Documents are visited in blocks of about _EXHAUSTIVE_BLOCK tokens, each decompressed once and scored
     against all queries (in groups, so the score matrix stays small)."""
-    n, nq, _ = Qs.shape
+    n, nq, dim = Qs.shape
     group = max(1, 512 // nq)
     parts: list[list] = [[] for _ in range(n)]
     for s, seg in enumerate(segments):
@@ -122,8 +133,8 @@ def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, all
             V, starts = seg.vectors_of(docs[lo:hi], codec)
             for g in range(0, n, group):
                 Qg = Qs[g:g + group]
-                S = np.maximum.reduceat(V @ Qg.reshape(-1, Qg.shape[-1]).T, starts, axis=0)  # [docs, g*nq]
-                scores[g:g + group, lo:hi] = S.reshape(len(starts), len(Qg), nq).sum(axis=2, dtype=np.float32).T
+                M = maxsim_rows(V, starts, Qg.reshape(-1, dim))  # [g*nq, docs]
+                scores[g:g + group, lo:hi] = M.reshape(len(Qg), nq, -1).sum(axis=1, dtype=np.float32)
         for q in range(n):
             top = topk(scores[q], k)
             parts[q].append((s, docs[top], scores[q, top]))
@@ -132,12 +143,9 @@ def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, all
 
 def score_subset(Q: np.ndarray, segments: list[Segment], codec: Codec | None, docs_per_seg: list[np.ndarray],
                  k: int) -> Result:
-    """Exact MaxSim of given documents (per segment positions)."""
-    parts = []
-    for s, seg in enumerate(segments):
-        docs = docs_per_seg[s]
-        if len(docs):
-            parts.append((s, docs, score_docs(seg, docs, Q, codec)))
+    """Exact MaxSim of given documents (per-segment positions)."""
+    parts = [(s, docs, score_docs(seg, docs, Q, codec)) for s, (seg, docs) in enumerate(zip(segments, docs_per_seg, strict=True))
+             if len(docs)]
     return Result.merge(parts, k)
 
 
@@ -157,39 +165,50 @@ def _ivf_docs(seg: Segment, cells: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     shift = np.repeat(lo - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
-    return seg.ivf_docs[np.arange(total, dtype=np.int64) + shift]
+    return np.take(seg.ivf_docs, np.arange(total, dtype=np.int64) + shift)
 
 
-def _approx(seg: Segment, docs: np.ndarray, cs: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    """Sum over query tokens of max_{doc codes (kept only, if `keep`)} cs[code]; NEG when nothing kept."""
-    rows, starts = seg.token_rows(docs)
-    codes = np.asarray(seg.codes[rows])
-    if keep is None:
-        return np.maximum.reduceat(cs[codes], starts, axis=0).sum(axis=1, dtype=np.float32)
-    k_mask = keep[codes]
-    doc_of = np.repeat(np.arange(len(docs)), seg.doclens[docs])
-    kept_doc = doc_of[k_mask]
-    out = np.full(len(docs), NEG, dtype=np.float32)
-    if kept_doc.size == 0:
-        return out
-    first = np.flatnonzero(np.r_[True, kept_doc[1:] != kept_doc[:-1]])
-    out[kept_doc[first]] = np.maximum.reduceat(cs[codes[k_mask]], first, axis=0).sum(axis=1, dtype=np.float32)
-    return out
+def _int8_tables(cs: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cs [C, nq] as int8 (x127) with a sentinel row C appended, each row one opaque item for np.take:
+    (all centroids, only the kept ones: rows of pruned centroids are sentinel too)."""
+    C, nq = cs.shape
+    full = np.full((C + 1, nq), SENTINEL, dtype=np.int8)
+    full[:C] = np.rint(np.clip(cs * 127.0, -127, 127))
+    pruned = full.copy()
+    pruned[:C][~keep] = SENTINEL
+    item = np.dtype((np.void, nq))
+    return full.view(item).ravel(), pruned.view(item).ravel()
+
+
+def _approx(seg: Segment, docs: np.ndarray, table: np.ndarray, nq: int) -> np.ndarray:
+    """Sum over query tokens of the max over the document's codes of the int8 table: int32 [docs]."""
+    lens = seg.doclens[docs]
+    L = int(lens.max())
+    pos = np.arange(L, dtype=np.int64)[:, None]
+    rows = seg.offsets[docs][None, :] + pos  # [L, D]
+    pad = pos >= lens[None, :]
+    rows[pad] = 0
+    codes = np.take(seg.codes, rows).astype(np.intp)
+    codes[pad] = len(table) - 1  # the sentinel row
+    G = np.take(table, codes).view(np.int8).reshape(L, len(docs), nq)
+    return G.max(axis=0).sum(axis=1, dtype=np.int32)
 
 
 def plaid(Q: np.ndarray, cs: np.ndarray, segments: list[Segment], codec: Codec, allowed: list[np.ndarray | None],
           k: int, knobs: Knobs) -> Result:
     """The PLAID pipeline for one query Q [nq, dim] with its centroid scores cs [C, nq]."""
+    nq = Q.shape[0]
     ncells = max(1, min(knobs.ncells, cs.shape[0]))
+    csT = np.ascontiguousarray(cs.T)  # [nq, C]: per-token reductions run along contiguous rows
     if ncells == 1:
-        cells = np.unique(cs.argmax(axis=0))
+        cells = np.unique(csT.argmax(axis=1))
     else:
-        cells = np.unique(np.argpartition(-cs, ncells - 1, axis=0)[:ncells].ravel())
-    keep = cs.max(axis=1) >= knobs.centroid_score_threshold
+        cells = np.unique(np.argpartition(-csT, ncells - 1, axis=1)[:, :ncells].ravel())
+    keep = csT.max(axis=0) >= knobs.centroid_score_threshold
     keep[cells] = True  # the probed cells always count, so every candidate has a pruned score
     ndocs = max(knobs.ndocs, k)
-    # stages 2-3 per segment, then a global cut to ndocs
-    stage: list[tuple[int, np.ndarray, np.ndarray]] = []
+    full, pruned = _int8_tables(cs, keep)
+    stage = []
     for s, seg in enumerate(segments):
         mask = np.zeros(seg.num_docs, dtype=bool)
         mask[_ivf_docs(seg, cells)] = True
@@ -198,19 +217,11 @@ def plaid(Q: np.ndarray, cs: np.ndarray, segments: list[Segment], codec: Codec, 
             mask &= allowed[s]
         cand = np.flatnonzero(mask)
         if len(cand):
-            sc = _approx(seg, cand, cs, keep)
-            stage.append((s, cand, sc))
+            stage.append((s, cand, _approx(seg, cand, pruned, nq)))
     first = Result.merge(stage, ndocs)
-    # stage 4: unpruned approximate scores, keep ndocs // 4, then exact
-    second = []
-    for s, seg in enumerate(segments):
-        docs = np.sort(first.pos[first.seg == s])
-        if len(docs):
-            second.append((s, docs, _approx(seg, docs, cs, None)))
+    second = [(s, docs, _approx(seg, docs, full, nq)) for s, seg in enumerate(segments)
+              if len(docs := first.of_segment(s))]
     survivors = Result.merge(second, max(ndocs // 4, k))
-    final = []
-    for s, seg in enumerate(segments):
-        docs = np.sort(survivors.pos[survivors.seg == s])
-        if len(docs):
-            final.append((s, docs, score_docs(seg, docs, Q, codec)))
+    final = [(s, docs, score_docs(seg, docs, Q, codec)) for s, seg in enumerate(segments)
+             if len(docs := survivors.of_segment(s))]
     return Result.merge(final, k)

@@ -23,6 +23,7 @@ counting sort), so building a segment holds one chunk in memory, not the collect
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,10 +91,11 @@ class Segment:
         if entry.get("deleted"):
             d = entry["deleted"]
             live[storage.open_array(folder / d["file"], d, verify=verify, mmap=False)] = False
-        return cls(entry=entry, doc_nums=np.asarray(arr["doc_nums.npy"]), doclens=doclens, offsets=offsets, live=live,
+        # plain ndarray views of the maps (np.take and friends skip the memmap subclass machinery)
+        arr = {name: np.asarray(a) for name, a in arr.items()}
+        return cls(entry=entry, doc_nums=arr["doc_nums.npy"], doclens=doclens, offsets=offsets, live=live,
                    vectors=arr.get("vectors.npy"), codes=arr.get("codes.npy"), residuals=arr.get("residuals.npy"),
-                   ivf_docs=None if "ivf_docs.npy" not in arr else np.asarray(arr["ivf_docs.npy"]),
-                   ivf_offsets=None if "ivf_offsets.npy" not in arr else np.asarray(arr["ivf_offsets.npy"]))
+                   ivf_docs=arr.get("ivf_docs.npy"), ivf_offsets=arr.get("ivf_offsets.npy"))
 
     def positions_of(self, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask over `nums` of those stored here, their positions in this segment)."""
@@ -115,8 +117,8 @@ class Segment:
         """Float32 vectors of the given documents (decompressed for plaid) and each doc's start row."""
         rows, starts = self.token_rows(docs)
         if self.kind == "exact":
-            return np.asarray(self.vectors[rows], dtype=np.float32), starts
-        return codec.decompress(self.codes[rows], self.residuals[rows]), starts
+            return np.take(self.vectors, rows, axis=0), starts
+        return codec.decompress(np.take(self.codes, rows), np.take(self.residuals, rows, axis=0)), starts
 
 
 def write_deletes(root: Path, entry: dict[str, Any], positions: np.ndarray, generation: int) -> dict[str, Any]:
@@ -138,6 +140,7 @@ class SegmentWriter:
         self._doclens: list[np.ndarray] = []
         self.num_docs = 0
         self.num_tokens = 0
+        self.timings = {"compress_s": 0.0, "ivf_s": 0.0}
         if kind == "exact":
             self._vectors = storage.NpyAppender(folder / "vectors.npy", np.float32, (dim,))
         else:
@@ -158,12 +161,14 @@ class SegmentWriter:
             self._vectors.append(flat)
             self._count(doc_nums, lens)
             return
+        started = time.perf_counter()
         codes = np.empty(len(flat), dtype=code_dtype(self.codec.num_centroids))
         residuals = np.empty((len(flat), self.codec.residual_bytes), dtype=np.uint8)
         for i in range(0, len(flat), COMPRESS_BLOCK):  # bounded working memory, whatever the chunk
             codes[i:i + COMPRESS_BLOCK], residuals[i:i + COMPRESS_BLOCK] = \
                 self.codec.compress(flat[i:i + COMPRESS_BLOCK], self._assigner)
         del flat
+        self.timings["compress_s"] += time.perf_counter() - started
         self.add_compressed(doc_nums, lens, codes, residuals)
 
     def add_compressed(self, doc_nums: Sequence[int], lens: np.ndarray, codes: np.ndarray,
@@ -196,7 +201,9 @@ class SegmentWriter:
         else:
             files["codes.npy"] = self._codes.close()
             files["residuals.npy"] = self._residuals.close()
+            started = time.perf_counter()
             files.update(self._write_ivf())
+            self.timings["ivf_s"] += time.perf_counter() - started
         storage.fsync_dir(self.folder)
         return {"dir": self.folder.name, "kind": self.kind, "num_docs": self.num_docs, "num_tokens": self.num_tokens,
                 "files": files, "deleted": None}
