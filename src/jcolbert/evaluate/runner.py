@@ -223,10 +223,13 @@ class _ColBERTStage:
         return run, samples
 
     def build_index(self, path: Path, ids: list[str], vectors: list):
+        """An embeddings-only index (dim, no model): the evaluation hands it vectors it already encoded,
+        and searches it with query vectors, so the index never needs to encode anything itself."""
         from jcolbert.index import Index
 
+        dim = int(vectors[0].shape[1]) if vectors else int(self.model.config.dim)
         t0 = time.perf_counter()
-        index = Index.create(path, model=self.model, nbits=self.settings.nbits)
+        index = Index.create(path, dim=dim, nbits=self.settings.nbits)
         index.add_embeddings(ids, vectors)
         return index, time.perf_counter() - t0
 
