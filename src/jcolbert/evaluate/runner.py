@@ -396,6 +396,9 @@ def evaluate(
 
     # -- scoring -----------------------------------------------------------------------------------------
     metric_names = metrics_for_depth(max(k, 1), settings.metrics)
+    skipped = [m for m in settings.metrics if m not in metric_names]
+    if skipped:
+        _say(log, f"not reported at run depth k={k}: {', '.join(skipped)} (raise --k to measure them)")
     run_results: list[RunResult] = []
     drop_identical = settings.identical_ids == "drop" or (
         settings.identical_ids == "auto" and normalize_dataset(dataset.name) in BEIR_DATASETS + ("msmarco",)
