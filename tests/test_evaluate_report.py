@@ -152,3 +152,19 @@ def test_vectors_cache_reuses_identical_vectors(scifact_slice, tiny_model, tmp_p
     other = evaluate(scifact_slice, tiny_model, EvalSettings(modes=("rerank",), rerank_depth=10, doc_maxlens=(48,)),
                      vectors_cache=tmp_path / "vc")  # fmt: skip
     assert "from_cache" not in other.encoding["documents@48"]  # another length is another key
+
+
+def test_published_figures_lookup():
+    from jcolbert.evaluate.published import normalize_dataset, normalize_model, primary_metric, published_for
+
+    assert normalize_dataset("SciFact/") == "scifact" and normalize_dataset("dbpedia") == "dbpedia-entity"
+    assert normalize_model("jinaai/jina-colbert-v1-en") == "jinaai/jina-colbert-v1-en"
+    assert normalize_model("/hf/models--jinaai--jina-colbert-v1-en/snapshots/abc") == "jinaai/jina-colbert-v1-en"
+    assert normalize_model("minilm") is None
+    assert published_for("scifact", "jinaai/jina-colbert-v1-en", "plaid").value == pytest.approx(0.701)
+    assert published_for("scifact", "jinaai/jina-colbert-v1-en", "rerank").value == pytest.approx(0.7095)
+    assert published_for("nfcorpus", "colbert-ir/colbertv2.0", "exact").value == pytest.approx(0.337)
+    assert published_for("scifact", "minilm", "plaid") is None
+    assert published_for("cranfield", None, "bm25") is None
+    assert primary_metric("msmarco") == "mrr@10"
+    assert published_for("msmarco", "jinaai/jina-colbert-v1-en", "plaid", "mrr@10").value == pytest.approx(0.390)

@@ -123,10 +123,12 @@ def normalize_model(name: str | None) -> str | None:
     """A hub name or a local folder named after one -> the card's model key, else None."""
     if not name:
         return None
-    tail = str(name).strip().rstrip("/").split("/")[-1].lower()
-    if tail == "jina-colbert-v1-en":
+    text = str(name).strip().rstrip("/").lower()
+    tail = text.split("/")[-1]
+    # A hub id, a folder named after it, or a hub cache path (".../models--jinaai--jina-colbert-v1-en/snapshots/<sha>").
+    if tail == "jina-colbert-v1-en" or "models--jinaai--jina-colbert-v1-en" in text:
         return JINA
-    if tail in ("colbertv2.0", "colbertv2"):
+    if tail in ("colbertv2.0", "colbertv2") or "models--colbert-ir--colbertv2.0" in text:
         return COLBERTV2
     return None
 
