@@ -98,8 +98,40 @@ def test_command_line_examples_run(tmp_path, monkeypatch, hub_points_to_tiny_jin
         assert papers.get("p2")["text"] == "ColBERTv2\nResidual compression of token vectors."
 
 
-def test_evaluate_help_runs():
-    assert CliRunner().invoke(app, ["evaluate", "--help"]).exit_code == 0
+def _write_beir(folder: Path) -> None:
+    """A tiny collection in BEIR's layout: 8 documents, 2 judged queries."""
+    import json
+
+    (folder / "qrels").mkdir(parents=True)
+    topics = ["late interaction", "residual compression", "inverted file", "query augmentation"]
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for i in range(8):
+            topic = topics[i % 4]
+            f.write(
+                json.dumps(
+                    {"_id": f"d{i}", "title": topic, "text": f"Document {i} explains {topic} in ColBERT."}
+                )
+                + "\n"
+            )
+    (folder / "queries.jsonl").write_text(
+        '{"_id": "q1", "text": "what is late interaction?"}\n{"_id": "q2", "text": "how are residuals compressed?"}\n',
+        encoding="utf-8",
+    )
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td0\t1\nq1\td4\t1\nq2\td1\t1\n", encoding="utf-8"
+    )
+
+
+@pytest.mark.slow
+def test_evaluation_example_runs(tmp_path, monkeypatch, minilm_available):
+    monkeypatch.chdir(tmp_path)
+    _write_beir(tmp_path / "path" / "to" / "scifact")
+    (block,) = blocks("Evaluation", "bash")
+    argv = shlex.split(block.strip())
+    assert argv[:2] == ["jcolbert", "evaluate"]
+    result = CliRunner().invoke(app, argv[1:])
+    assert result.exit_code == 0, f"stdout: {result.stdout}\nstderr: {result.stderr}"
+    assert (tmp_path / "out" / "scifact" / "results.json").is_file()
 
 
 def _run_python(code: str, cwd: Path, monkeypatch) -> dict:
