@@ -246,6 +246,26 @@ class Index:
             self._model = jcolbert.load_model(config)
         return self._model
 
+    def _check_model(self, model: Any) -> Any:
+        """Refuse a model whose vectors would not live in this index's space (dim, markers, backbone, ...)."""
+        config = model.config
+        dim = int(getattr(config, "dim", 0))
+        if dim != self.dim:
+            raise InputError(f"the model produces {dim}-dimensional vectors but index {self.path} holds {self.dim}")
+        recorded = self._snap.manifest.get("model")
+        if recorded is not None:
+            if hasattr(config, "incompatibilities"):
+                problems = config.incompatibilities(recorded)
+            else:  # a duck-typed model: compare what we can
+                mine = config.to_dict()
+                problems = [f"{key}: {recorded.get(key)!r} != {mine.get(key)!r}"
+                            for key in ("dim", "query_marker", "doc_marker", "backbone")
+                            if key in recorded and recorded.get(key) != mine.get(key)]
+            if problems:
+                raise InputError(f"this model does not match the one index {self.path} was built with "
+                                 f"({recorded.get('name_or_path')!r}): {'; '.join(problems)}")
+        return model
+
     def __len__(self) -> int:
         return self._current().num_live
 
@@ -279,8 +299,12 @@ class Index:
         self._snap = self._load_snapshot()
         storage.collect_garbage(self.path, manifest)
 
-    def add(self, documents: str | dict | Iterable[str | dict], *, batch_size: int = 32) -> list[str]:
-        """Encode and add documents: strings (ids assigned) or {"id", "text", "metadata"} dicts. Returns ids."""
+    def add(self, documents: str | dict | Iterable[str | dict], *, batch_size: int = 32,
+            max_length: int | None = None, long_documents: str = "truncate") -> list[str]:
+        """Encode and add documents: strings (ids assigned) or {"id", "text", "metadata"} dicts. Returns ids.
+
+        Documents are encoded, compressed and written chunk by chunk (`chunk_size` of Index.create), each
+        exactly once. max_length / long_documents are passed to the encoder (see encode_documents)."""
         if isinstance(documents, str | dict):
             documents = [documents]
         ids, texts, metas = _parse_documents(documents)
@@ -288,7 +312,8 @@ class Index:
         chunk = self._snap.manifest["settings"]["chunk_size"]
 
         def encode(lo: int, hi: int) -> list[np.ndarray]:
-            out = model.encode_documents(texts[lo:hi], batch_size=batch_size)
+            out = model.encode_documents(texts[lo:hi], batch_size=batch_size, max_length=max_length,
+                                         long_documents=long_documents, show_progress=False)
             vecs = [np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float32) for v in out]
             for i, v in enumerate(vecs):
                 if v.ndim != 2 or v.shape[0] == 0:
@@ -565,7 +590,7 @@ class Index:
             if not isinstance(q, str) or not q.strip():
                 raise InputError(f"query {i} must be a non-empty string, got {q!r}")
         _check_k(k)
-        Q = self.model.encode_queries(queries, batch_size=batch_size)
+        Q = self.model.encode_queries(queries, batch_size=batch_size, show_progress=False)
         Q = np.asarray(Q.detach().cpu().numpy() if hasattr(Q, "detach") else Q, dtype=np.float32)
         out = self.search_embeddings(Q, k, filter, return_text=return_text, return_metadata=return_metadata, **knobs)
         return out[0] if single else out
