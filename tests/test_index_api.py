@@ -207,3 +207,39 @@ def test_nbits_sizes(tmp_path, nbits) -> None:
     assert st["nbits"] == nbits and st["bytes_by_file"]["residuals.npy"] - 128 <= st["tokens"] * DIM * nbits // 8 + 256
     Q = query_from(docs[42], seed=42)
     assert index.search_embeddings(Q, k=1)[0].id == "42"
+
+
+def test_readers_keep_working_while_a_writer_commits(tmp_path) -> None:
+    """Searches in another thread (own Index object) never fail and never return a half-written state."""
+    import threading
+
+    docs = make_docs(260, dim=DIM, seed=12)
+    writer = new_index(tmp_path, exact_threshold=1500)
+    writer.add_embeddings(None, docs[:100])
+    reader = Index.open(tmp_path / "idx")
+    errors: list[BaseException] = []
+    seen_sizes: set[int] = set()
+    stop = threading.Event()
+    Q = query_from(docs[50], seed=3)
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                hits = reader.search_embeddings(Q, k=5)
+                assert len(hits) == 5 and len({h.id for h in hits}) == 5
+                seen_sizes.add(len(reader))
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the main thread)
+            errors.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for i in range(100, 260, 40):
+            writer.add_embeddings(None, docs[i:i + 40])
+            writer.delete([str(i)])
+            writer.compact(recluster=i == 180)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors[0]
+    assert len(reader) == len(writer) == 256 and len(seen_sizes) >= 1

@@ -21,6 +21,7 @@ How it stays fast in numpy (no per-document Python loop, no compiled extension):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -195,8 +196,11 @@ def _approx(seg: Segment, docs: np.ndarray, table: np.ndarray, nq: int) -> np.nd
 
 
 def plaid(Q: np.ndarray, cs: np.ndarray, segments: list[Segment], codec: Codec, allowed: list[np.ndarray | None],
-          k: int, knobs: Knobs) -> Result:
-    """The PLAID pipeline for one query Q [nq, dim] with its centroid scores cs [C, nq]."""
+          k: int, knobs: Knobs, timings: dict[str, float] | None = None) -> Result:
+    """The PLAID pipeline for one query Q [nq, dim] with its centroid scores cs [C, nq].
+
+    timings: if given, seconds per stage are added to it (candidates, pruned, unpruned, exact)."""
+    clock = _Clock(timings)
     nq = Q.shape[0]
     ncells = max(1, min(knobs.ncells, cs.shape[0]))
     csT = np.ascontiguousarray(cs.T)  # [nq, C]: per-token reductions run along contiguous rows
@@ -208,20 +212,40 @@ def plaid(Q: np.ndarray, cs: np.ndarray, segments: list[Segment], codec: Codec, 
     keep[cells] = True  # the probed cells always count, so every candidate has a pruned score
     ndocs = max(knobs.ndocs, k)
     full, pruned = _int8_tables(cs, keep)
-    stage = []
+    cands = []
     for s, seg in enumerate(segments):
         mask = np.zeros(seg.num_docs, dtype=bool)
         mask[_ivf_docs(seg, cells)] = True
         mask &= seg.live
         if allowed[s] is not None:
             mask &= allowed[s]
-        cand = np.flatnonzero(mask)
-        if len(cand):
-            stage.append((s, cand, _approx(seg, cand, pruned, nq)))
-    first = Result.merge(stage, ndocs)
+        cands.append(np.flatnonzero(mask))
+    clock("candidates")
+    first = Result.merge([(s, c, _approx(seg, c, pruned, nq)) for s, (seg, c) in enumerate(zip(segments, cands, strict=True))
+                          if len(c)], ndocs)
+    clock("pruned")
     second = [(s, docs, _approx(seg, docs, full, nq)) for s, seg in enumerate(segments)
               if len(docs := first.of_segment(s))]
     survivors = Result.merge(second, max(ndocs // 4, k))
+    clock("unpruned")
     final = [(s, docs, score_docs(seg, docs, Q, codec)) for s, seg in enumerate(segments)
              if len(docs := survivors.of_segment(s))]
-    return Result.merge(final, k)
+    out = Result.merge(final, k)
+    clock("exact")
+    if timings is not None:
+        timings["candidates_n"] = timings.get("candidates_n", 0) + sum(len(c) for c in cands)
+    return out
+
+
+class _Clock:
+    """Adds the seconds since the previous call to timings[stage] (does nothing without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings = timings
+        self.t = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
+            self.t = now
