@@ -243,3 +243,16 @@ def test_readers_keep_working_while_a_writer_commits(tmp_path) -> None:
         thread.join()
     assert not errors, errors[0]
     assert len(reader) == len(writer) == 256 and len(seen_sizes) >= 1
+
+
+@pytest.mark.parametrize("plaid", [False, True])
+def test_delete_everything_then_compact_and_add_again(tmp_path, plaid) -> None:
+    index = new_index(tmp_path, exact_threshold=500 if plaid else 10**9)
+    ids = index.add_embeddings(None, make_docs(60, dim=DIM))
+    assert index.delete(ids) == 60 and len(index) == 0
+    Q = query_from(make_docs(1, dim=DIM)[0])
+    assert index.search_embeddings(Q, k=3) == []
+    assert index.compact()["removed"] == 60 and index.stats()["segments"] == 0
+    assert index.search_embeddings(Q, k=3) == []
+    assert index.add_embeddings(None, make_docs(3, dim=DIM)) == ["60", "61", "62"]
+    assert len(Index.open(index.path)) == 3 and index.mode == ("plaid" if plaid else "exact")

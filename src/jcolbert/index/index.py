@@ -527,6 +527,7 @@ class Index:
                     storage.fsync_dir(self.path / m["codec"]["dir"])
                     parts = [_SegPart(s, snap.codec, recompress=True) for s in snap.segments]
                 m["segments"] = [self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, codec, "compacting")]
+            m["segments"] = [e for e in m["segments"] if e["num_docs"]]  # everything deleted: no segment
             self._commit(m)
             if dead_nums.size:
                 self._docs.delete_nums(dead_nums)
