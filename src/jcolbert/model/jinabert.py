@@ -4,10 +4,9 @@ A post-LayerNorm BERT without absolute positions: symmetric ALiBi biases (-slope
 attention layer, and a GEGLU feed-forward (one fused up+gate matrix, exact-erf GELU on the FIRST half, times
 the second half). See ../shared/design/jina-colbert-spec.md section 1 for the source of every detail.
 
-Long inputs: the reference builds a [heads, L, L] fp32 bias (3.2 GB at L = 8192). We never do: attention is
-computed in blocks of query rows, each block building only its own [batch, heads, rows, L] bias, sized so a
-block stays under `attn_block_elements` numbers. Results are identical to the one-shot computation (softmax
-is per query row, so blocking rows changes no arithmetic).
+Long inputs: the reference builds a [heads, L, L] fp32 bias (3.2 GB at L = 8192). We never do: the bias is a
+strided view of a [heads, 2L - 1] table (see AlibiBias), read in place by torch's fused SDPA kernel, which
+itself works in tiles; an 8192-token document needs tens of MB for attention, not GB.
 
 The checkpoint loader is explicit: `checkpoint_shapes()` lists every key the model needs with its shape, and
 `load_checkpoint()` names any key that is missing, mis-shaped or unexpected.
@@ -94,46 +93,77 @@ class Embeddings(nn.Module):
 
 
 class AlibiBias:
-    """Additive attention bias for one forward pass: -slope_h * |i - j|, plus -inf-like at padded keys.
+    """The additive attention bias of one forward pass, shared by all layers, never materialised as [H, L, L].
 
-    Hands out one block of query rows at a time ([B, H, rows, L] in the compute dtype), so memory is bounded
-    by `block_elements` instead of B*H*L*L. When everything fits in one block, that block is built once and
-    reused by all layers.
+    bias[h, i, j] = -slope_h * |i - j| depends only on i - j, so every row is a slice of one small table
+    T[h, t] = -slope_h * |t - (L - 1)|, t in [0, 2L - 1). With the keys in REVERSED order (j' = n - 1 - j) the
+    bias of query i and key j' sits at T[h, i + j' + L - n]: both indices advance with stride 1, so the whole
+    [H, L, n] bias is an `as_strided` view of T that SDPA reads in place. Reversing keys and values together
+    changes nothing mathematically (attention sums over keys in any order).
+
+    Padding: rows are grouped by their number of real keys n (right padding, the only kind ColBERT produces),
+    and each group attends to its first n keys only, which is the key-side mask. A row whose mask is not of the
+    form 1..1 0..0 gets an explicit bias built from its key positions, in blocks of query rows.
     """
 
-    def __init__(
-        self,
-        slopes: torch.Tensor,
-        key_mask: torch.Tensor,
-        dtype: torch.dtype,
-        block_elements: int,
-    ) -> None:
-        self.slopes = slopes.to(key_mask.device, torch.float32).view(1, -1, 1, 1)
-        batch, self.length = key_mask.shape
+    def __init__(self, slopes: torch.Tensor, attention_mask: torch.Tensor, dtype: torch.dtype) -> None:
+        batch, self.length = attention_mask.shape
+        L = self.length
+        self.slopes = slopes.to(attention_mask.device, torch.float32)
+        offsets = torch.arange(2 * L - 1, device=attention_mask.device, dtype=torch.float32) - (L - 1)
+        self.table = (-self.slopes[:, None] * offsets.abs()[None, :]).to(dtype).contiguous()
         self.dtype = dtype
-        # HF's extended mask: (1 - mask) * finfo(dtype).min, added to the scores (key side only).
-        pad = (1.0 - key_mask.to(torch.float32)) * torch.finfo(dtype).min
-        self.padding = pad.view(batch, 1, 1, self.length)
-        per_row = batch * self.slopes.shape[1] * self.length
-        self.rows = max(1, min(self.length, block_elements // per_row))
-        self._cache: dict[int, torch.Tensor] = {}
+        mask = attention_mask.bool()
+        n_keys = mask.sum(1)
+        prefix = mask == (torch.arange(L, device=mask.device)[None, :] < n_keys[:, None])
+        self.groups: list[tuple[int, torch.Tensor | slice]] = []  # (n_keys, rows) for right-padded rows
+        self.irregular: list[tuple[int, torch.Tensor]] = []  # (row, key positions) for any other mask
+        rows_ok = prefix.all(1)
+        for n in torch.unique(n_keys[rows_ok]).tolist():
+            rows = torch.nonzero(rows_ok & (n_keys == n)).flatten()
+            self.groups.append((int(n), slice(None) if len(rows) == batch else rows))
+        for row in torch.nonzero(~rows_ok).flatten().tolist():
+            self.irregular.append((row, torch.nonzero(mask[row]).flatten()))
 
-    def blocks(self) -> list[tuple[int, int]]:
-        return [(s, min(s + self.rows, self.length)) for s in range(0, self.length, self.rows)]
+    def reversed_keys_view(self, n_keys: int) -> torch.Tensor:
+        """[1, H, L, n_keys] bias for all query rows against the first n_keys keys taken in reverse order."""
+        H, L = self.table.shape[0], self.length
+        return self.table.as_strided((1, H, L, n_keys), (0, 2 * L - 1, 1, 1), storage_offset=L - n_keys)
 
-    def block(self, start: int, end: int) -> torch.Tensor:
-        if start in self._cache:
-            return self._cache[start]
-        pos = torch.arange(self.length, device=self.padding.device, dtype=torch.float32)
-        dist = (pos[start:end, None] - pos[None, :]).abs_()
-        bias = (dist * -self.slopes + self.padding).to(self.dtype)
-        if self.rows == self.length:  # single block: keep it for the remaining layers
-            self._cache[start] = bias
-        return bias
+    def explicit_block(self, start: int, end: int, key_pos: torch.Tensor) -> torch.Tensor:
+        """[1, H, end - start, len(key_pos)] bias for query rows start..end-1 against keys at key_pos."""
+        rows = torch.arange(start, end, device=key_pos.device, dtype=torch.float32)
+        dist = (rows[:, None] - key_pos[None, :].to(torch.float32)).abs()
+        return (-self.slopes[None, :, None, None] * dist).to(self.dtype)
+
+
+def alibi_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: AlibiBias, block_elements: int = 1 << 24
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + ALiBi + key padding) v for q, k, v [B, H, L, d]."""
+    if len(bias.groups) == 1 and not bias.irregular:
+        n, _ = bias.groups[0]
+        return F.scaled_dot_product_attention(
+            q, k[:, :, :n].flip(2), v[:, :, :n].flip(2), attn_mask=bias.reversed_keys_view(n)
+        )
+    out = torch.empty_like(q)
+    for n, rows in bias.groups:
+        out[rows] = F.scaled_dot_product_attention(
+            q[rows], k[rows, :, :n].flip(2), v[rows, :, :n].flip(2), attn_mask=bias.reversed_keys_view(n)
+        )
+    for row, key_pos in bias.irregular:  # rare: masks that are not right padding
+        kk, vv = k[row : row + 1, :, key_pos], v[row : row + 1, :, key_pos]
+        step = max(1, block_elements // (q.shape[1] * max(1, len(key_pos))))
+        for start in range(0, bias.length, step):
+            end = min(start + step, bias.length)
+            out[row : row + 1, :, start:end] = F.scaled_dot_product_attention(
+                q[row : row + 1, :, start:end], kk, vv, attn_mask=bias.explicit_block(start, end, key_pos)
+            )
+    return out
 
 
 class SelfAttention(nn.Module):
-    """Fused-QKV multi-head attention with an additive ALiBi bias, then out-projection, residual, LayerNorm."""
+    """Fused-QKV multi-head attention with the ALiBi bias, then out-projection, residual, LayerNorm."""
 
     def __init__(self, cfg: JinaBertConfig) -> None:
         super().__init__()
@@ -146,16 +176,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, bias: AlibiBias) -> torch.Tensor:
         B, L, C = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        blocks = bias.blocks()
-        if len(blocks) == 1:
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.block(0, L))
-        else:
-            ctx = torch.empty_like(q)
-            for start, end in blocks:
-                ctx[:, :, start:end] = F.scaled_dot_product_attention(
-                    q[:, :, start:end], k, v, attn_mask=bias.block(start, end)
-                )
-        ctx = ctx.transpose(1, 2).reshape(B, L, C)
+        ctx = alibi_attention(q, k, v, bias).transpose(1, 2).reshape(B, L, C)
         return self.LayerNorm(self.dense(ctx) + x)
 
 
@@ -189,10 +210,9 @@ class Layer(nn.Module):
 class JinaBert(nn.Module):
     """The encoder stack; forward returns last_hidden_state [B, L, hidden] (no pooler, no final norm)."""
 
-    def __init__(self, cfg: JinaBertConfig, attn_block_elements: int = 1 << 24) -> None:
+    def __init__(self, cfg: JinaBertConfig) -> None:
         super().__init__()
         self.config = cfg
-        self.attn_block_elements = attn_block_elements
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.num_hidden_layers))
         self.register_buffer(
@@ -203,7 +223,7 @@ class JinaBert(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         x = self.embeddings(input_ids)
-        bias = AlibiBias(self.slopes, attention_mask, x.dtype, self.attn_block_elements)
+        bias = AlibiBias(self.slopes, attention_mask, x.dtype)
         for layer in self.layers:
             x = layer(x, bias)
         return x
