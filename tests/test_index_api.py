@@ -198,13 +198,14 @@ def test_recluster_when_the_collection_outgrew_its_centroids(tmp_path) -> None:
     assert index.compact(recluster=False)["reclustered"] is False
 
 
+@pytest.mark.parametrize("residual", ["quantile", "pq"])
 @pytest.mark.parametrize("nbits", [1, 2, 4])
-def test_nbits_sizes(tmp_path, nbits) -> None:
+def test_nbits_sizes(tmp_path, nbits, residual) -> None:
     docs = make_docs(150, dim=DIM, seed=11)
-    index = new_index(tmp_path, nbits=nbits, exact_threshold=1000)
+    index = new_index(tmp_path, nbits=nbits, exact_threshold=1000, residual=residual)
     index.add_embeddings(None, docs)
     st = index.stats()
-    assert st["nbits"] == nbits and st["bytes_by_file"]["residuals.npy"] - 128 <= st["tokens"] * DIM * nbits // 8 + 256
+    assert st["nbits"] == nbits and st["residual"] == residual and st["bytes_by_file"]["residuals.npy"] - 128 <= st["tokens"] * DIM * nbits // 8 + 256
     Q = query_from(docs[42], seed=42)
     assert index.search_embeddings(Q, k=1)[0].id == "42"
 

@@ -1,7 +1,8 @@
 """Residual compression of token vectors (ColBERTv2, spec §3.2): centroid code + nbits per dimension.
 
 A vector x is stored as the id of its nearest centroid c (uint16 while there are <= 65,536 centroids) and
-the residual x - c quantized per dimension into 2^nbits buckets. Bucket cutoffs are quantiles of the
+the residual x - c quantized with nbits per dimension: either into 2^nbits buckets per dimension, or (the
+"pq" option) by product quantization, one learned 256-entry codebook per residual byte. Bucket cutoffs are quantiles of the
 residual values of a held-out sample and bucket weights the mid-quantiles, as in ColBERTv2; unlike it we
 take the quantiles *per dimension* (the reference pools all dimensions), which costs nothing in space and
 tracks dimensions of different spread. Decompression is a table lookup: one byte holds 8/nbits bucket
@@ -103,6 +104,23 @@ def kmeans(x: np.ndarray, k: int, *, niter: int = 8, seed: int = 123) -> np.ndar
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
+def l2_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int) -> np.ndarray:
+    """Plain (Euclidean) k-means, for the small residual pieces of product quantization."""
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if len(x) <= k:
+        return np.concatenate([x, np.zeros((k - len(x), x.shape[1]), np.float32)])
+    c = x[rng.choice(len(x), k, replace=False)].copy()
+    for _ in range(niter):
+        a = (x @ c.T - 0.5 * np.einsum("kd,kd->k", c, c)[None, :]).argmax(axis=1)
+        counts = np.bincount(a, minlength=k)
+        sums = np.zeros_like(c)
+        np.add.at(sums, a, x)
+        filled = counts > 0
+        c[filled] = sums[filled] / counts[filled, None]
+    return c
+
+
 def _shares(sizes: np.ndarray, k: int) -> np.ndarray:
     """Split k centroids over groups in proportion to their sizes (largest remainders), none above its size."""
     n = int(sizes.sum())
@@ -189,6 +207,12 @@ class Codec:
     weights: np.ndarray  # [dim, 2^nbits] float32, the value each bucket decodes to
     nbits: int
     info: dict[str, Any] = field(default_factory=dict)
+    codebook: np.ndarray | None = None  # residual="pq": [bytes, 256, 8/nbits] float32, what each byte decodes to
+
+    @property
+    def residual(self) -> str:
+        """'quantile' (ColBERTv2 buckets per dimension) or 'pq' (a learned 256-entry codebook per byte)."""
+        return "pq" if self.codebook is not None else "quantile"
 
     @property
     def dim(self) -> int:
@@ -206,8 +230,15 @@ class Codec:
 
     @classmethod
     def train(cls, sample: np.ndarray, *, nbits: int, num_centroids: int, niter: int = 8, seed: int = 123,
-              total_tokens: int | None = None) -> Codec:
-        """Fit centroids on 95% of `sample` and bucket statistics on the held-out 5% (at most 50,000 vectors)."""
+              total_tokens: int | None = None, residual: str = "quantile") -> Codec:
+        """Fit centroids on 95% of `sample` and the residual quantizer on the held-out 5% (<= 50,000 vectors).
+
+        residual="quantile": ColBERTv2's buckets (cutoffs at quantiles 1/B..(B-1)/B, weights at the
+        mid-quantiles), taken per dimension. residual="pq": each residual byte indexes a 256-entry codebook
+        of 8/nbits-dimensional pieces learned by k-means (product quantization): same bytes, same table
+        lookup to decode, lower reconstruction error (the fixed bucket grid is one particular codebook)."""
+        if residual not in ("quantile", "pq"):
+            raise ValueError(f"residual must be 'quantile' or 'pq', got {residual!r}")
         rng = np.random.default_rng(seed)
         sample = np.asarray(sample, dtype=np.float32)[rng.permutation(sample.shape[0])]
         heldout_n = int(min(0.05 * len(sample), 50_000)) if len(sample) >= 200 else len(sample)
@@ -222,8 +253,13 @@ class Codec:
         weights = np.quantile(resid, (np.arange(levels) + 0.5) / levels, axis=0).T.astype(np.float32)
         info = {"num_centroids": int(c.shape[0]), "nbits": nbits, "kmeans_niter": niter, "seed": seed,
                 "sample_tokens": int(len(sample)), "trained_tokens": int(total_tokens or len(sample)),
-                "avg_residual": float(np.abs(resid).mean())}
-        return cls(c, np.ascontiguousarray(cutoffs), np.ascontiguousarray(weights), nbits, info)
+                "avg_residual": float(np.abs(resid).mean()), "residual": residual}
+        codebook = None
+        if residual == "pq":
+            per = 8 // nbits
+            pieces = resid.reshape(len(resid), -1, per)
+            codebook = np.stack([l2_kmeans(pieces[:, b], 256, niter=10, seed=seed + b) for b in range(pieces.shape[1])])
+        return cls(c, np.ascontiguousarray(cutoffs), np.ascontiguousarray(weights), nbits, info, codebook)
 
     # --------------------------------------------------------------------------------------- encode / decode
 
@@ -234,16 +270,34 @@ class Codec:
         """float32 [n, dim] -> (codes [n], residual bytes uint8 [n, dim*nbits/8])."""
         x = np.asarray(x, dtype=np.float32)
         codes = (assigner or self.assigner()).assign(x)
-        resid = x - self.centroids[codes]
+        resid = x - np.take(self.centroids, codes, axis=0)
+        if self.codebook is not None:
+            return codes.astype(code_dtype(self.num_centroids)), self._pq_encode(resid)
         buckets = np.zeros(resid.shape, dtype=np.uint8)  # [n, dim] in 0..B-1: how many cutoffs lie below
         for level in range(self.cutoffs.shape[1]):
             buckets += resid > self.cutoffs[:, level]
         return codes.astype(code_dtype(self.num_centroids)), pack_bits(buckets, self.nbits)
 
+    def _pq_encode(self, resid: np.ndarray) -> np.ndarray:
+        """Nearest codeword per byte position (argmax of r.c - |c|^2/2), in blocks to bound memory."""
+        nbytes, _, per = self.codebook.shape
+        pieces = resid.reshape(len(resid), nbytes, per)
+        half_norms = 0.5 * np.einsum("bkp,bkp->bk", self.codebook, self.codebook)
+        out = np.empty((len(resid), nbytes), dtype=np.uint8)
+        for i in range(0, len(resid), 16384):
+            for b in range(nbytes):
+                scores = pieces[i:i + 16384, b] @ self.codebook[b].T
+                scores -= half_norms[b]
+                out[i:i + 16384, b] = scores.argmax(axis=1)
+        return out
+
     @property
     def lut(self) -> np.ndarray:
         """[bytes, 256, 8/nbits] float32: the residual values one byte value decodes to, per byte position."""
         cached = self.__dict__.get("_lut")
+        if cached is None and self.codebook is not None:
+            cached = np.ascontiguousarray(self.codebook, dtype=np.float32)
+            object.__setattr__(self, "_lut", cached)
         if cached is None:
             per = 8 // self.nbits
             values = np.arange(256)
@@ -288,6 +342,8 @@ class Codec:
             "cutoffs.npy": storage.write_array(folder / "cutoffs.npy", self.cutoffs),
             "weights.npy": storage.write_array(folder / "weights.npy", self.weights),
         }
+        if self.codebook is not None:
+            files["codebook.npy"] = storage.write_array(folder / "codebook.npy", self.codebook)
         return {"dir": folder.name, "files": files, **self.info}
 
     @classmethod
@@ -298,7 +354,8 @@ class Codec:
         info = {k: v for k, v in entry.items() if k not in ("dir", "files")}
         centroids = dequantize_rows(arrays["centroids.npy"], arrays["centroid_scales.npy"])
         return cls(centroids, arrays["cutoffs.npy"].astype(np.float32),
-                   arrays["weights.npy"].astype(np.float32), int(entry["nbits"]), info)
+                   arrays["weights.npy"].astype(np.float32), int(entry["nbits"]), info,
+                   None if "codebook.npy" not in arrays else np.ascontiguousarray(arrays["codebook.npy"], dtype=np.float32))
 
 
 def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -107,17 +107,21 @@ class Index:
     @classmethod
     def create(cls, path: str | os.PathLike, model: Any = None, *, nbits: int = 2, dim: int | None = None,
                exact_threshold: int = DEFAULT_EXACT_THRESHOLD, chunk_size: int = DEFAULT_CHUNK_SIZE,
-               kmeans_niters: int = 8, seed: int = 123, overwrite: bool = False, lock_timeout: float = 0.0,
-               progress: bool | None = None) -> Index:
+               kmeans_niters: int = 8, seed: int = 123, residual: str = "quantile", overwrite: bool = False,
+               lock_timeout: float = 0.0, progress: bool | None = None) -> Index:
         """Make a new, empty index folder.
 
         model: a loaded ColBERTModel, a model name/path (loaded now, to record its settings), or None for an
         index of precomputed vectors (then `dim` is required). nbits: residual bits per dimension (1, 2, 4).
         exact_threshold: tokens below which vectors are stored exactly and searched exhaustively.
+        residual: "quantile" (ColBERTv2's per-dimension buckets) or "pq" (a learned codebook per residual
+        byte: same size and speed, lower error; see codec.py).
         """
         root = Path(path)
         if nbits not in (1, 2, 4):
             raise InputError(f"nbits must be 1, 2 or 4, got {nbits!r}")
+        if residual not in ("quantile", "pq"):
+            raise InputError(f"residual must be 'quantile' or 'pq', got {residual!r}")
         loaded = _resolve_model(model) if model is not None else None
         config = loaded.config.to_dict() if loaded is not None else None
         if config is not None:
@@ -147,7 +151,7 @@ class Index:
                 "format": storage.FORMAT_NAME, "format_version": storage.FORMAT_VERSION, "generation": 0,
                 "dim": dim, "nbits": nbits, "model": config,
                 "settings": {"exact_threshold": exact_threshold, "chunk_size": chunk_size,
-                             "kmeans_niters": kmeans_niters, "seed": seed},
+                             "kmeans_niters": kmeans_niters, "seed": seed, "residual": residual},
                 "next_doc_num": 0, "next_auto_id": 0, "codec": None, "segments": [],
             })
         return cls(root, model=loaded, lock_timeout=lock_timeout, progress=progress)
@@ -435,7 +439,7 @@ class Index:
         self._timed("sample_s", started)
         started = time.perf_counter()
         codec = Codec.train(sample, nbits=m["nbits"], num_centroids=k, niter=settings["kmeans_niters"],
-                            seed=settings["seed"], total_tokens=total)
+                            seed=settings["seed"], total_tokens=total, residual=settings.get("residual", "quantile"))
         self._timed("train_s", started)
         return codec
 
@@ -711,6 +715,7 @@ class Index:
         return {
             "path": str(self.path), "format_version": m["format_version"], "generation": m["generation"],
             "mode": "plaid" if snap.codec else "exact", "dim": m["dim"], "nbits": m["nbits"],
+            "residual": m["settings"].get("residual", "quantile"),
             "model": (m.get("model") or {}).get("name_or_path"),
             "documents": snap.num_live, "deleted_pending_compaction": sum(s.num_docs - s.num_live for s in snap.segments),
             "tokens": sum(s.live_tokens for s in snap.segments), "stored_tokens": tokens, "segments": len(snap.segments),
