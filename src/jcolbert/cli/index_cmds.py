@@ -135,7 +135,7 @@ def index(
         out.note(
             f"{len(present)} of {scan.count} documents are already in the index; adding the other {todo}"
         )
-    encoder = idx.model
+    encoder = idx.model if todo else None  # loading a model for nothing to add would only cost time
     added = truncated = 0
     timings = {"encode": 0.0, "index": 0.0}
     try:
@@ -162,7 +162,7 @@ def index(
             f"({todo - added} of this input not yet added); run the same command again to continue"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if truncated:
+    if truncated and encoder is not None:
         out.note(
             f"truncated {truncated} of {added} documents to {encoder.config.doc_maxlen} tokens "
             "(a new index takes --doc-maxlen)"
