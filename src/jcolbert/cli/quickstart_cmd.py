@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from jcolbert.cli.common import DEFAULT_MODEL, OFFLINE_MODEL, JsonOption, Output, QuietOption, snippet
-from jcolbert.quickstart import DEFAULT_LIMIT
+from jcolbert.quickstart import DEFAULT_LIMIT, LARGE_MODEL_LIMIT
 
 
 def quickstart(
@@ -24,8 +24,13 @@ def quickstart(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option(help="How many standard-library docstrings to index.", min=1)
-    ] = DEFAULT_LIMIT,
+        int | None,
+        typer.Option(
+            help=f"How many standard-library docstrings to index (default {DEFAULT_LIMIT} with a small model or a GPU, "
+            f"{LARGE_MODEL_LIMIT} with a large model on a CPU).",
+            min=1,
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Hits shown per example query.", min=1)] = 3,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
