@@ -55,6 +55,27 @@ def test_quickstart_runs_and_shows_the_next_commands(tmp_path, tiny_jina_dir):
     assert set(again["timings_s"]) == {"collect", "model_load", "encode", "index", "search"}
 
 
+def test_default_model_is_used_when_the_hub_has_it(tmp_path, tiny_jina_dir):
+    """With the hub reachable (here: its cache, offline, holding the tiny fixture under the real name),
+    the quickstart uses jinaai/jina-colbert-v1-en and says so."""
+    from test_compat_model_card import HUB_NAME, fake_hub_cache, offline_env
+
+    hub = fake_hub_cache(tmp_path / "hub", HUB_NAME, tiny_jina_dir)
+    code = "from jcolbert.cli.main import app; app()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "quickstart", "--json", "--limit", "30"],
+        cwd=tmp_path,
+        env=offline_env(hub),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["model"] == HUB_NAME and "from the Hugging Face hub" in report["model_note"]
+    assert (tmp_path / "jcolbert-quickstart" / "index-jina-colbert-v1-en" / "manifest.json").is_file()
+
+
 @pytest.mark.slow
 def test_default_quickstart_offline_uses_minilm_and_finds_the_answers(tmp_path, minilm_available):
     """The README's command, as a user runs it on a machine without the hub (CI sets HF_HUB_OFFLINE=1)."""
