@@ -137,6 +137,23 @@ def test_csv_with_id_and_text_fields(tmp_path, corpus, tiny_jina_dir):
     assert hits[0]["metadata"] is None or "year" in hits[0]["metadata"]
 
 
+def test_parquet_and_relative_model_path(tmp_path, monkeypatch, tiny_jina_dir):
+    import shutil
+
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    shutil.copytree(tiny_jina_dir, tmp_path / "ckpt")
+    pq.write_table(
+        pa.table({"id": ["p1", "p2"], "text": ["first passage", "second passage"]}), tmp_path / "d.parquet"
+    )
+    monkeypatch.chdir(tmp_path)
+    ok("index", "idx", "d.parquet", "--model", "ckpt", "-q")
+    monkeypatch.chdir(tmp_path.parent)  # the index finds its model from another working directory
+    hits = json.loads(ok("search", tmp_path / "idx", "passage", "--json").stdout)["hits"]
+    assert {h["id"] for h in hits} == {"p1", "p2"}
+
+
 def test_folder_skips_binary_files_with_a_count(tmp_path, corpus, tiny_jina_dir):
     idx = tmp_path / "idx"
     result = ok("index", idx, corpus["folder"], "--model", tiny_jina_dir)
@@ -158,6 +175,8 @@ def test_queries_file_writes_a_trec_run(tmp_path, corpus, tiny_jina_dir):
     assert {line[0] for line in lines} == {"q1", "q2"}
     assert all(line[1] == "Q0" and line[5] == "test" for line in lines)
     assert [int(line[3]) for line in lines if line[0] == "q1"] == [1, 2, 3]
+    as_json = json.loads(ok("search", idx, "--queries", queries, "-k", "2", "--json").stdout)
+    assert set(as_json) == {"q1", "q2"} and [h["rank"] for h in as_json["q1"]] == [1, 2]
     # without --output the run goes to stdout
     stdout_run = ok("search", idx, "--queries", queries, "-k", "1", "-q").stdout.splitlines()
     assert len(stdout_run) == 2 and stdout_run[0].startswith("q1 Q0 ")

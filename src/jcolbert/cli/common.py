@@ -145,9 +145,16 @@ def snippet(text: str | None, width: int = 90) -> str:
 
 
 def load_model(name: str, **overrides: Any) -> ColBERTModel:
-    """`jcolbert.load_model` for the CLI: heavy imports happen here, not at start-up."""
+    """`jcolbert.load_model` for the CLI: heavy imports happen here, not at start-up.
+
+    A local folder is passed as an absolute path, because an index records the model's path and must
+    find it again when searched from another working directory.
+    """
     import jcolbert
 
+    local = Path(name).expanduser()
+    if name != OFFLINE_MODEL and local.is_dir():
+        name = str(local.resolve())
     return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
 
 
