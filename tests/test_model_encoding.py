@@ -92,7 +92,9 @@ def test_windows_cover_the_whole_document(jina, long_text: str) -> None:
     room = 256 - 3
     n_pieces = len(jina.tokenizer.wordpieces([long_text])[0])
     overlap = 32
-    docs = jina.encode_documents([CARD_DOCS[0], long_text], max_length=256, long_documents="split", window_overlap=overlap)
+    docs = jina.encode_documents(
+        [CARD_DOCS[0], long_text], max_length=256, long_documents="split", window_overlap=overlap
+    )
     n_windows = math.ceil((n_pieces - overlap) / (room - overlap))
     assert docs.n_truncated == 0 and docs.n_windows == 1 + n_windows
     truncated = jina.encode_documents([CARD_DOCS[0], long_text], max_length=256)
@@ -205,7 +207,6 @@ with torch.device("meta"):
 model = model.to_empty(device="cpu")
 for p in model.parameters():
     torch.nn.init.normal_(p, std=0.02)
-model.slopes = torch.tensor(__import__("jcolbert.model.jinabert", fromlist=["x"]).alibi_slopes(12))
 ids = torch.randint(1000, 30000, (1, 8192))
 with torch.inference_mode():
     out = model.eval()(ids, torch.ones_like(ids))
@@ -218,6 +219,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 def test_8192_token_document_peak_rss_under_3gb() -> None:
     """The real jina-colbert-v1-en architecture (random weights) on one 8192-token input, in a fresh process."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, env=env, check=True
+    )
     peak_mb = int(out.stdout.strip().splitlines()[-1])
     assert peak_mb <= 3 * 1024, f"peak RSS {peak_mb} MB"

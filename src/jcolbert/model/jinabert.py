@@ -112,6 +112,7 @@ class AlibiBias:
         self.slopes = slopes.to(attention_mask.device, torch.float32)
         offsets = torch.arange(2 * L - 1, device=attention_mask.device, dtype=torch.float32) - (L - 1)
         self.table = (-self.slopes[:, None] * offsets.abs()[None, :]).to(dtype).contiguous()
+        self.materialise = attention_mask.device.type != "cpu"  # see reversed_keys_view
         self.dtype = dtype
         mask = attention_mask.bool()
         n_keys = mask.sum(1)
@@ -128,7 +129,10 @@ class AlibiBias:
     def reversed_keys_view(self, n_keys: int) -> torch.Tensor:
         """[1, H, L, n_keys] bias for all query rows against the first n_keys keys taken in reverse order."""
         H, L = self.table.shape[0], self.length
-        return self.table.as_strided((1, H, L, n_keys), (0, 2 * L - 1, 1, 1), storage_offset=L - n_keys)
+        view = self.table.as_strided((1, H, L, n_keys), (0, 2 * L - 1, 1, 1), storage_offset=L - n_keys)
+        # torch's CPU flash kernel reads this overlapping view in place (verified: no [H, L, L] copy). GPU kernels
+        # were not verified here (no GPU on the development machine), so they get a plain contiguous mask.
+        return view.contiguous() if self.materialise else view
 
     def explicit_block(self, start: int, end: int, key_pos: torch.Tensor) -> torch.Tensor:
         """[1, H, end - start, len(key_pos)] bias for query rows start..end-1 against keys at key_pos."""
@@ -194,7 +198,7 @@ class GLUMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.gated_layers(x)
         gated, linear = u[..., : self.intermediate], u[..., self.intermediate :]
-        return self.layernorm(self.wo(self.act(gated) * linear) + x)
+        return self.layernorm(self.wo(self.act(gated).mul_(linear)) + x)
 
 
 class Layer(nn.Module):
@@ -215,15 +219,13 @@ class JinaBert(nn.Module):
         self.config = cfg
         self.embeddings = Embeddings(cfg)
         self.layers = nn.ModuleList(Layer(cfg) for _ in range(cfg.num_hidden_layers))
-        self.register_buffer(
-            "slopes",
-            torch.tensor(alibi_slopes(cfg.num_attention_heads), dtype=torch.float32),
-            persistent=False,
-        )
+        # A plain attribute, not a buffer: module.to(bfloat16) must not round the slopes.
+        self.slopes = alibi_slopes(cfg.num_attention_heads)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         x = self.embeddings(input_ids)
-        bias = AlibiBias(self.slopes, attention_mask, x.dtype)
+        slopes = torch.tensor(self.slopes, dtype=torch.float32, device=x.device)
+        bias = AlibiBias(slopes, attention_mask, x.dtype)
         for layer in self.layers:
             x = layer(x, bias)
         return x
@@ -330,5 +332,4 @@ def from_checkpoint(
     with torch.device("meta"):
         model = JinaBert(cfg)
     model.load_state_dict(weights, strict=True, assign=True)
-    model.slopes = torch.tensor(alibi_slopes(cfg.num_attention_heads), dtype=torch.float32)
     return model.eval()

@@ -1,0 +1,459 @@
+"""Encoding benchmarks: jcolbert vs colbert-ai, the jina-colbert-v1-en architecture at 160/512/8192 tokens,
+peak memory on an 8192-token document, bf16 vs fp32 agreement. Results go to BENCHMARKS.md ("Encoding").
+
+    .venv/bin/python benchmarks/bench_encode.py compare   [--limit 500] [--rounds 3]   # vs colbert-ai, same ckpt + docs
+    .venv/bin/python benchmarks/bench_encode.py jina      [--lengths 160 512 8192] [--dtypes float32 bfloat16]
+    .venv/bin/python benchmarks/bench_encode.py memory                                 # peak RSS, one 8192-token doc
+    .venv/bin/python benchmarks/bench_encode.py agreement                              # bf16 vs fp32 cosine
+    .venv/bin/python benchmarks/bench_encode.py all --out /tmp/jc-bench/encode.json
+
+Every measurement runs in a fresh child process with the same thread count (default 2, like the anchors).
+`compare` alternates the two engines round by round (ABBA) and reports each round's ratio, because this
+machine is shared and absolute speeds drift with the load. `jina` measures this machine's matmul GFLOP/s right
+before and after every timed run and reports the model's achieved GFLOP/s as a fraction of their mean.
+
+colbert-ai runs from the anchor venv (../shared/anchors/README.md: setup.sh, make_minilm_checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("JCOLBERT_SHARED", REPO.parent / "shared"))
+ANCHORS = SHARED / "anchors"
+ANCHORS_HOME = Path(os.environ.get("ANCHORS_HOME", "/tmp/jc-anchors"))
+JINA_TOKENIZER = SHARED / "fixtures" / "tiny-jina-colbert"  # the real JinaBERT vocabulary and tokenizer files
+
+
+def child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
+        env[var] = str(threads)
+    env.update(TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return env
+
+
+def run_child(args: list[str], threads: int, python: str = sys.executable) -> dict:
+    out = subprocess.run([python, *args], capture_output=True, text=True, env=child_env(threads))
+    if out.returncode != 0:
+        sys.exit(f"child failed: {' '.join(args)}\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- children (run in fresh processes) ------------------------------------------------------------------------
+def child_jcolbert_docs(a: argparse.Namespace) -> None:
+    """Encode the first --limit docs of the dataset with jcolbert, like encode_reference.py does with colbert-ai."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ANCHORS))
+    from anchor_common import load_beir
+
+    import jcolbert
+
+    torch.set_num_threads(a.threads)
+    _, docs, _, _, _ = load_beir(str(a.dataset), a.limit or None)
+    model = jcolbert.load_model(a.checkpoint, doc_maxlen=300, query_maxlen=32)
+    model.encode_documents(docs[:4], batch_size=4)  # warm-up, as encode_reference.py does
+    t = time.perf_counter()
+    D = model.encode_documents(docs, batch_size=a.bsize, show_progress=False)
+    seconds = time.perf_counter() - t
+    lengths = [len(p) for p in model.tokenizer.wordpieces(docs)]
+    input_tokens = sum(min(n, 300 - 3) + 3 for n in lengths)
+    kept = sum(len(d) for d in D)
+    if a.out:
+        np.savez(a.out, doclens=np.array([len(d) for d in D]), doc_vectors=torch.cat(list(D)).half().numpy())
+    print(
+        json.dumps(
+            {
+                "doc_encode_s": seconds,
+                "n_tokens": kept,
+                "input_tokens": input_tokens,
+                "tokens_per_s": kept / seconds,
+                "n_docs": len(docs),
+            }
+        )
+    )
+
+
+def flops_per_token(
+    length: int, hidden: int = 768, inner: int = 3072, layers: int = 12, dim: int = 128
+) -> float:
+    """Forward FLOPs per token of JinaBERT + projection: fused QKV, out-proj, GEGLU (2*inner wide), wo, attention."""
+    linear = 2 * (3 * hidden * hidden + hidden * hidden + hidden * 2 * inner + inner * hidden)
+    attention = 2 * 2 * length * hidden  # q.k^T and p.v over `length` keys
+    return layers * (linear + attention) + 2 * hidden * dim
+
+
+def matmul_gflops(dtype, n: int = 2048, seconds: float = 1.5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b
+    reps, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def random_jina_model(dtype):
+    """jina-colbert-v1-en's architecture (config of section 1.1 of the spec) with random weights, its tokenizer."""
+    import torch
+
+    import jcolbert
+    from jcolbert.model.config import ModelConfig
+    from jcolbert.model.encoder import ColBERTModel
+    from jcolbert.model.jinabert import JinaBert, JinaBertConfig
+    from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
+
+    with torch.device("meta"):
+        backbone = JinaBert(JinaBertConfig())
+    backbone = backbone.to_empty(device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.normal_(0.0, 0.02, generator=gen)
+        for name, p in backbone.named_parameters():
+            if "LayerNorm" in name or "layernorm" in name:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+    projection = torch.nn.Linear(768, 128, bias=False)
+    cfg = ModelConfig(
+        name_or_path="random jina-colbert-v1-en architecture",
+        backbone="jinabert",
+        doc_maxlen=8192,
+        dim=128,
+        hidden_size=768,
+        max_positions=8192,
+    )
+    tok = ColBERTTokenizer(load_wordpiece(JINA_TOKENIZER), cfg)
+    assert jcolbert.ColBERTModel is ColBERTModel
+    return ColBERTModel(cfg, tok, backbone, projection, device="cpu", dtype=dtype)
+
+
+def long_texts(n: int, min_pieces: int) -> list[str]:
+    """n different texts of at least min_pieces word pieces, built from SciFact abstracts."""
+    sys.path.insert(0, str(ANCHORS))
+    from anchor_common import load_beir
+
+    _, docs, _, _, _ = load_beir(str(SHARED / "data" / "scifact"), None)
+    texts, i = [], 0
+    for _ in range(n):
+        parts = []
+        while sum(len(p.split()) for p in parts) < min_pieces:  # a word is at least one word piece
+            parts.append(docs[i % len(docs)])
+            i += 1
+        texts.append(" ".join(parts))
+    return texts
+
+
+def child_jina_speed(a: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(a.threads)
+    dtype = getattr(torch, a.dtype)
+    model = random_jina_model(dtype)
+    length, n_docs = a.length, a.n_docs
+    texts = long_texts(n_docs, length)
+    model.encode_documents(texts[:1], max_length=min(length, 512))  # warm-up
+    before = matmul_gflops(dtype)
+    times = []
+    t0 = time.perf_counter()
+    while not times or (time.perf_counter() - t0 < a.min_seconds and len(times) < 5):
+        t = time.perf_counter()
+        D = model.encode_documents(texts, max_length=length, batch_size=n_docs, max_batch_tokens=1 << 30)
+        times.append(time.perf_counter() - t)
+    after = matmul_gflops(dtype)
+    assert D.n_truncated == n_docs  # every text filled the whole window: exactly `length` tokens each
+    seconds = statistics.median(times)
+    tokens = n_docs * length
+    gflops = tokens * flops_per_token(length) / seconds / 1e9
+    peak = (before + after) / 2
+    print(
+        json.dumps(
+            {
+                "length": length,
+                "dtype": a.dtype,
+                "docs_per_batch": n_docs,
+                "runs": len(times),
+                "seconds": seconds,
+                "tokens_per_s": tokens / seconds,
+                "gflops": gflops,
+                "matmul_gflops_before": before,
+                "matmul_gflops_after": after,
+                "fraction_of_matmul": gflops / peak,
+            }
+        )
+    )
+
+
+def child_memory(a: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(a.threads)
+    model = random_jina_model(getattr(torch, a.dtype))
+    text = long_texts(1, 8192)
+    loaded = peak_rss_mb()
+    t = time.perf_counter()
+    D = model.encode_documents(text, max_length=8192)
+    seconds = time.perf_counter() - t
+    print(
+        json.dumps(
+            {
+                "dtype": a.dtype,
+                "tokens": 8192,
+                "kept_vectors": len(D[0]),
+                "seconds": seconds,
+                "peak_rss_after_load_mb": loaded,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
+
+
+def child_agreement(a: argparse.Namespace) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    import jcolbert
+
+    torch.set_num_threads(a.threads)
+    sys.path.insert(0, str(ANCHORS))
+    from anchor_common import load_beir
+
+    _, docs, _, _, _ = load_beir(str(SHARED / "data" / "scifact"), a.limit)
+    rows = []
+
+    def mean_cos(fp32, bf16) -> tuple[float, float]:
+        cos = torch.cat([F.cosine_similarity(x, y, dim=-1) for x, y in zip(fp32, bf16, strict=True)])
+        return cos.mean().item(), cos.min().item()
+
+    for name in ("minilm", str(ANCHORS_HOME / "ckpt_minilm")):
+        if name != "minilm" and not Path(name).is_dir():
+            continue
+        fp32 = jcolbert.load_model(name).encode_documents(docs)
+        bf16 = jcolbert.load_model(name, dtype=torch.bfloat16).encode_documents(docs)
+        mean, low = mean_cos(fp32, bf16)
+        rows.append(
+            {
+                "model": name,
+                "docs": len(docs),
+                "vectors": sum(len(d) for d in fp32),
+                "mean_cos": mean,
+                "min_cos": low,
+            }
+        )
+    texts = long_texts(4, 512)
+    fp32 = random_jina_model(torch.float32).encode_documents(texts, max_length=512)
+    bf16 = random_jina_model(torch.bfloat16).encode_documents(texts, max_length=512)
+    mean, low = mean_cos(fp32, bf16)
+    rows.append(
+        {
+            "model": "jina-colbert-v1-en architecture, random weights",
+            "docs": 4,
+            "vectors": sum(len(d) for d in fp32),
+            "mean_cos": mean,
+            "min_cos": low,
+        }
+    )
+    print(json.dumps(rows))
+
+
+# -- parents --------------------------------------------------------------------------------------------------
+def compare(a: argparse.Namespace) -> dict:
+    """jcolbert vs colbert-ai doc encoding on the anchors' MiniLM checkpoint, alternating engines per round."""
+    import numpy as np
+
+    python = ANCHORS_HOME / "colbertai" / "bin" / "python"
+    ckpt = ANCHORS_HOME / "ckpt_minilm"
+    if not python.exists() or not (ckpt / "model.safetensors").exists():
+        sys.exit(f"needs {python} and {ckpt}: run ../shared/anchors/setup.sh and make_minilm_checkpoint.py")
+    tmp = Path(tempfile.mkdtemp(prefix="jc-bench-"))
+    dataset = SHARED / "data" / "scifact"
+
+    def colbertai(round_: int) -> dict:
+        out = tmp / f"ref{round_}.npz"
+        args = [
+            str(ANCHORS / "encode_reference.py"),
+            "--checkpoint",
+            str(ckpt),
+            "--dataset",
+            str(dataset),
+            "--limit",
+            str(a.limit),
+            "--out",
+            str(out),
+            "--threads",
+            str(a.threads),
+            "--bsize",
+            str(a.bsize),
+            "--query-latency-n",
+            "0",
+        ]
+        subprocess.run(
+            [str(python), *args], capture_output=True, text=True, env=child_env(a.threads), check=True
+        )
+        return json.loads(out.with_suffix(".json").read_text())
+
+    def jcolbert(round_: int) -> dict:
+        args = [
+            __file__,
+            "_jcolbert_docs",
+            "--checkpoint",
+            str(ckpt),
+            "--dataset",
+            str(dataset),
+            "--limit",
+            str(a.limit),
+            "--threads",
+            str(a.threads),
+            "--bsize",
+            str(a.bsize),
+            "--out",
+            str(tmp / f"jc{round_}.npz"),
+        ]
+        return run_child(args, a.threads)
+
+    rounds = []
+    for r in range(a.rounds):
+        order = [("colbert-ai", colbertai), ("jcolbert", jcolbert)]
+        if r % 2:
+            order.reverse()
+        res = {name: fn(r) for name, fn in order}
+        ratio = res["jcolbert"]["tokens_per_s"] / res["colbert-ai"]["tokens_per_s"]
+        rounds.append(
+            {
+                "colbert-ai_tok_s": res["colbert-ai"]["tokens_per_s"],
+                "jcolbert_tok_s": res["jcolbert"]["tokens_per_s"],
+                "ratio": ratio,
+                "n_tokens": res["jcolbert"]["n_tokens"],
+                "input_tokens": res["jcolbert"]["input_tokens"],
+            }
+        )
+        print(json.dumps(rounds[-1]), flush=True)
+    ref, ours = np.load(tmp / "ref0.npz"), np.load(tmp / "jc0.npz")
+    same_lens = bool((ref["doclens"] == ours["doclens"]).all())
+    diff = float(np.abs(ref["doc_vectors"].astype(np.float32) - ours["doc_vectors"].astype(np.float32)).max())
+    return {
+        "limit": a.limit,
+        "threads": a.threads,
+        "bsize": a.bsize,
+        "rounds": rounds,
+        "median_ratio": statistics.median(r["ratio"] for r in rounds),
+        "vectors_match": {"doclens_equal": same_lens, "max_abs_diff_fp16": diff},
+    }
+
+
+def jina(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    docs_for = {160: 32, 512: 8, 8192: 1}
+    for length in a.lengths:
+        for dtype in a.dtypes:
+            args = [
+                __file__,
+                "_jina_speed",
+                "--length",
+                str(length),
+                "--dtype",
+                dtype,
+                "--threads",
+                str(a.threads),
+                "--n-docs",
+                str(docs_for.get(length, 1)),
+                "--min-seconds",
+                str(a.min_seconds),
+            ]
+            rows.append(run_child(args, a.threads))
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def memory(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    for dtype in a.dtypes:
+        rows.append(
+            run_child([__file__, "_memory", "--dtype", dtype, "--threads", str(a.threads)], a.threads)
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def agreement(a: argparse.Namespace) -> list[dict]:
+    rows = run_child([__file__, "_agreement", "--threads", str(a.threads), "--limit", "64"], a.threads)
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "what",
+        choices=[
+            "compare",
+            "jina",
+            "memory",
+            "agreement",
+            "all",
+            "_jcolbert_docs",
+            "_jina_speed",
+            "_memory",
+            "_agreement",
+        ],
+    )
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=500, help="compare: first N SciFact docs")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--bsize", type=int, default=32)
+    ap.add_argument("--lengths", type=int, nargs="+", default=[160, 512, 8192])
+    ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    ap.add_argument("--min-seconds", type=float, default=20.0)
+    ap.add_argument("--out", type=Path, help="write all results as JSON")
+    # child-only
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--dataset", type=Path)
+    ap.add_argument("--length", type=int)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--n-docs", type=int, default=1)
+    a = ap.parse_args()
+    children = {
+        "_jcolbert_docs": child_jcolbert_docs,
+        "_jina_speed": child_jina_speed,
+        "_memory": child_memory,
+        "_agreement": child_agreement,
+    }
+    if a.what in children:
+        children[a.what](a)
+        return
+    steps = {"compare": compare, "jina": jina, "memory": memory, "agreement": agreement}
+    chosen = list(steps) if a.what == "all" else [a.what]
+    results = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "started": time.strftime("%Y-%m-%d %H:%M"),
+        "loadavg_start": os.getloadavg(),
+    }
+    for name in chosen:
+        results[name] = steps[name](a)
+    results["loadavg_end"] = os.getloadavg()
+    print(json.dumps(results, indent=1))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
