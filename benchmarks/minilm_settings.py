@@ -37,7 +37,6 @@ GRID = [
     ),
     ("markers, q32 d256", {**MARKERS, "doc_maxlen": 256}, {"query_augmentation": False, "query_maxlen": 32}),
     ("markers + [MASK]-aug q32 d256", {**MARKERS, "doc_maxlen": 256}, {"query_augmentation": True, "query_maxlen": 32}),
-    ("raw, q32 d180", {**NO_MARKERS, "doc_maxlen": 180}, {"query_augmentation": False, "query_maxlen": 32}),
     ("raw, q32 d512", {**NO_MARKERS, "doc_maxlen": 512}, {"query_augmentation": False, "query_maxlen": 32}),
 ]
 
@@ -85,9 +84,16 @@ def doc_vectors(model, docs: list[str], cache: Path, key: str) -> tuple[torch.Te
 
 
 def exact_maxsim(Q: torch.Tensor, flat: torch.Tensor, lens: torch.Tensor, block: int = 4096) -> torch.Tensor:
-    """Scores [n_queries, n_docs]: exact MaxSim of every query (all rows of Q, zero rows add 0) vs every doc."""
+    """Scores [n_queries, n_docs]: exact MaxSim of every query against every document.
+
+    All-zero query rows (padding when [MASK] augmentation is off) would add exactly 0, so they are dropped
+    before the matmul; the remaining rows of all queries are scored in one pass and summed per query.
+    """
     nq, qlen, dim = Q.shape
-    Qt = Q.reshape(nq * qlen, dim).T.contiguous()
+    rows = Q.reshape(nq * qlen, dim)
+    live = rows.abs().sum(1) > 0
+    Qt = rows[live].T.contiguous()
+    owner = torch.arange(nq).repeat_interleave(qlen)[live]
     starts = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)])
     scores = torch.empty((nq, len(lens)))
     d0 = 0
@@ -95,11 +101,13 @@ def exact_maxsim(Q: torch.Tensor, flat: torch.Tensor, lens: torch.Tensor, block:
         d1 = d0 + 1
         while d1 < len(lens) and starts[d1 + 1] - starts[d0] <= block:
             d1 += 1
-        sims = flat[starts[d0] : starts[d1]].to(torch.float32) @ Qt  # [tokens, nq*qlen]
+        sims = flat[starts[d0] : starts[d1]].to(torch.float32) @ Qt  # [tokens, live query rows]
         seg = torch.repeat_interleave(torch.arange(d1 - d0), lens[d0:d1])
         best = torch.full((d1 - d0, sims.shape[1]), float("-inf"))
         best.scatter_reduce_(0, seg[:, None].expand_as(sims), sims, reduce="amax")
-        scores[:, d0:d1] = best.view(d1 - d0, nq, qlen).sum(-1).T
+        per_query = torch.zeros((nq, d1 - d0))
+        per_query.index_add_(0, owner, best.T)
+        scores[:, d0:d1] = per_query
         d0 = d1
     return scores
 

@@ -106,13 +106,13 @@ def test_windows_cover_the_whole_document(jina, long_text: str) -> None:
 
 # -- batching ----------------------------------------------------------------------------------------------
 def test_bucketed_batches_restore_input_order(jina, long_text: str) -> None:
-    texts = [CARD_DOCS[3], long_text[:3000], CARD_DOCS[0], long_text[:800], CARD_DOCS[2], CARD_DOCS[1]]
+    texts = [CARD_DOCS[3], long_text[:1500], CARD_DOCS[0], long_text[:600], CARD_DOCS[2], CARD_DOCS[1]]
     together = jina.encode_documents(texts, batch_size=2)
     for text, vectors in zip(texts, together, strict=True):
         alone = jina.encode_documents([text])[0]
         assert vectors.shape == alone.shape
         assert torch.allclose(vectors, alone, atol=1e-5)
-    small = jina.encode_documents(texts, batch_size=32, max_batch_tokens=600)
+    small = jina.encode_documents(texts, batch_size=32, max_batch_tokens=300)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(small, together, strict=True))
     Q = jina.encode_queries(CARD_DOCS, batch_size=2)
     assert torch.allclose(Q, jina.encode_queries(CARD_DOCS), atol=1e-5)
@@ -188,7 +188,7 @@ def test_minilm_encodes_real_text(minilm) -> None:
 def test_bf16_agrees_with_fp32(minilm_available: bool, data_dir: Path) -> None:
     texts = []
     with open(data_dir / "scifact" / "corpus.jsonl", encoding="utf-8") as f:
-        for line, _ in zip(f, range(16), strict=False):
+        for line, _ in zip(f, range(8), strict=False):
             doc = json.loads(line)
             texts.append(f"{doc['title']} {doc['text']}")
     fp32 = jcolbert.load_model("minilm").encode_documents(texts)

@@ -22,7 +22,7 @@ from torch import nn
 
 from jcolbert.errors import CheckpointError, HubUnavailableError
 from jcolbert.model import bert, jinabert
-from jcolbert.model.config import ModelConfig, colbert_settings, read_artifact_metadata
+from jcolbert.model.config import OVERRIDABLE, ModelConfig, colbert_settings, read_artifact_metadata
 from jcolbert.model.encoder import ColBERTModel
 from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
 
@@ -66,7 +66,7 @@ def download(repo_id: str) -> Path:
     """Fetch a hub repo's checkpoint files (safetensors preferred); one clear line when the hub is unreachable."""
     try:
         from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import RepositoryNotFoundError
+        from huggingface_hub.utils import RepositoryNotFoundError
     except ImportError as exc:  # pragma: no cover - a declared dependency
         raise HubUnavailableError(f"huggingface_hub is not installed, cannot fetch {repo_id!r}") from exc
     try:
@@ -303,19 +303,7 @@ def load_model(
         stored = (
             name_or_path if isinstance(name_or_path, ModelConfig) else ModelConfig.from_dict(name_or_path)
         )
-        settings = {
-            k: getattr(stored, k)
-            for k in (
-                "query_maxlen",
-                "doc_maxlen",
-                "query_marker",
-                "doc_marker",
-                "query_augmentation",
-                "attend_to_mask_tokens",
-                "mask_punctuation",
-                "skiplist_words",
-            )
-        }
+        settings = {k: getattr(stored, k) for k in OVERRIDABLE}
         model = load_model(stored.name_or_path, device=device, dtype=dtype, **{**settings, **overrides})
         problems = model.config.incompatibilities(stored)
         if problems:
