@@ -51,10 +51,21 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 
 def _argmax_ip(x: np.ndarray, c: np.ndarray, block: int = _ASSIGN_BLOCK) -> np.ndarray:
-    """Index of the max inner product centroid for each row of x (exact, blocked GEMM)."""
+    """Index of the max inner product centroid for each row of x (exact, blocked float GEMM)."""
     out = np.empty(len(x), dtype=np.int64)
     for i in range(0, len(x), block):
         out[i:i + block] = (x[i:i + block] @ c.T).argmax(axis=1)
+    return out
+
+
+def _argmax_ip8(x8: np.ndarray, c: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Same on int8 operands (x8 quantized per row, c with one scale: both argmax-neutral)."""
+    from jcolbert.index.kernels import int8_matmul
+
+    c8 = quantize_rows(c)[0]
+    out = np.empty(len(x8), dtype=np.int64)
+    for i in range(0, len(x8), block):
+        out[i:i + block] = int8_matmul(x8[i:i + block], c8.T).argmax(axis=1)
     return out
 
 
@@ -64,13 +75,16 @@ def spherical_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int) -> np.ndar
     Plain numpy on purpose: the many small problems of two-level clustering run faster single-threaded than
     through an OpenMP library whose threads spin when the machine is busy. Empty clusters are re-seeded with
     random points."""
+    from jcolbert.index.kernels import quantize_int8
+
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if k >= len(x):
         return _normalize(x[:k].copy())
+    x8 = quantize_int8(x)[0]  # assignments in int8 (kernels.py): 5-8x faster GEMMs, same argmax to ~1e-3
     c = _normalize(x[rng.choice(len(x), k, replace=False)].copy())
     for _ in range(niter):
-        a = _argmax_ip(x, c)
+        a = _argmax_ip8(x8, c)
         order = np.argsort(a, kind="stable")
         counts = np.bincount(a, minlength=k)
         nonempty = np.flatnonzero(counts)
@@ -94,7 +108,9 @@ def kmeans(x: np.ndarray, k: int, *, niter: int = 8, seed: int = 123) -> np.ndar
     rng = np.random.default_rng(seed)
     coarse_sample = x[rng.choice(n, min(n, 256 * k1), replace=False)]
     coarse = spherical_kmeans(coarse_sample, k1, niter=max(niter, 10), seed=seed)
-    assign = _argmax_ip(x, coarse)
+    from jcolbert.index.kernels import quantize_int8
+
+    assign = _argmax_ip8(quantize_int8(x)[0], coarse)
     sizes = np.bincount(assign, minlength=k1)
     share = _shares(sizes, k)
     order = np.argsort(assign, kind="stable")
@@ -139,41 +155,55 @@ def _shares(sizes: np.ndarray, k: int) -> np.ndarray:
 
 
 class Assigner:
-    """Nearest centroid (max inner product) for many vectors.
+    """Nearest centroid (max inner product) for many vectors, in int8 (kernels.int8_matmul).
 
     Below 4096 centroids an exact blocked GEMM. Above, two levels: the centroids are grouped under ~sqrt(C)
-    coarse centroids, and a vector is compared with the centroids of its `nprobe` best groups only (~1/8th
-    of them by default), which is what makes compressing a million vectors take seconds."""
+    coarse centroids, and a vector is compared with the centroids of its `nprobe` (8) best groups only, which
+    is what makes compressing a million vectors take seconds. On SciFact vectors this agrees with the exact
+    float argmax for ~98% of vectors; where it differs, the chosen centroid is nearly as close."""
 
     def __init__(self, centroids: np.ndarray, nprobe: int | None = None, seed: int = 0):
         self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         k = len(self.centroids)
-        self.coarse = None
+        self.c8 = quantize_rows(self.centroids)[0]  # one scale for all: argmax on int32 dot products
+        self.coarse8 = None
         if k >= 4096:
             k1 = 2 ** int(round(math.log2(math.sqrt(k))))
-            self.coarse = spherical_kmeans(self.centroids, k1, niter=10, seed=seed)
-            group = _argmax_ip(self.centroids, self.coarse)
+            coarse = spherical_kmeans(self.centroids, k1, niter=10, seed=seed)
+            self.coarse8 = quantize_rows(coarse)[0]
+            group = _argmax_ip(self.centroids, coarse)
             self.order = np.argsort(group, kind="stable")
             self.bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k1))])
-            self.members = [np.ascontiguousarray(self.centroids[self.order[self.bounds[g]:self.bounds[g + 1]]])
-                            for g in range(k1)]
+            self.members = [np.ascontiguousarray(self.c8[self.order[a:b]])
+                            for a, b in zip(self.bounds[:-1], self.bounds[1:], strict=True)]
             self.nprobe = min(k1, nprobe or 8)
 
     def assign(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.coarse is None:
-            return _argmax_ip(x, self.centroids)
+        from jcolbert.index.kernels import int8_matmul, quantize_int8
+
         out = np.empty(len(x), dtype=np.int64)
         for i in range(0, len(x), _ASSIGN_BLOCK):
-            out[i:i + _ASSIGN_BLOCK] = self._assign_block(x[i:i + _ASSIGN_BLOCK])
+            x8, _ = quantize_int8(np.asarray(x[i:i + _ASSIGN_BLOCK], dtype=np.float32))  # row scale: argmax-neutral
+            if self.coarse8 is None:
+                for j in range(0, len(x8), 4096):
+                    s = int8_matmul(x8[j:j + 4096], self.c8.T)
+                    out[i + j:i + j + len(s)] = s.argmax(axis=1)
+            else:
+                out[i:i + len(x8)] = self._assign_block(x8, int8_matmul)
         return out
 
-    def _assign_block(self, x: np.ndarray) -> np.ndarray:
-        cs = x @ self.coarse.T
-        probes = np.argpartition(-cs, self.nprobe - 1, axis=1)[:, :self.nprobe]  # [n, nprobe]
-        best = np.full(len(x), -np.inf, dtype=np.float32)
-        best_id = np.zeros(len(x), dtype=np.int64)
-        flat_rows = np.repeat(np.arange(len(x)), self.nprobe)
+    def _assign_block(self, x8: np.ndarray, int8_matmul) -> np.ndarray:
+        cs = int8_matmul(x8, self.coarse8.T)
+        n = len(x8)
+        rows_n = np.arange(n)
+        probes = np.empty((n, self.nprobe), dtype=np.int64)
+        low = np.iinfo(np.int32).min
+        for p in range(self.nprobe):  # top-nprobe groups by repeated argmax (cheaper than argpartition here)
+            probes[:, p] = cs.argmax(axis=1)
+            cs[rows_n, probes[:, p]] = low
+        best = np.full(n, low, dtype=np.int32)
+        best_id = np.zeros(n, dtype=np.int64)
+        flat_rows = np.repeat(rows_n, self.nprobe)
         flat_groups = probes.ravel()
         order = np.argsort(flat_groups, kind="stable")
         counts = np.bincount(flat_groups, minlength=len(self.members))
@@ -185,7 +215,7 @@ class Assigner:
             start += cnt
             if len(self.members[g]) == 0:
                 continue
-            s = x[rows] @ self.members[g].T
+            s = int8_matmul(np.take(x8, rows, axis=0), self.members[g].T)
             j = s.argmax(axis=1)
             v = s[np.arange(len(rows)), j]
             better = v > best[rows]
@@ -201,7 +231,7 @@ class Assigner:
 class Codec:
     """Centroids plus per-dimension residual buckets; immutable, shared by every compressed segment."""
 
-    centroids: np.ndarray  # [C, dim] float32, ~unit rows; stored as int8 + a scale per row, and residuals are
+    centroids: np.ndarray  # [C, dim] float32, ~unit rows; stored as int8 times one scale, and residuals are
     #                        taken against exactly these dequantized values, so the int8 storage costs nothing
     cutoffs: np.ndarray  # [dim, 2^nbits - 1] float32, ascending per row
     weights: np.ndarray  # [dim, 2^nbits] float32, the value each bucket decodes to
@@ -319,6 +349,45 @@ class Codec:
             object.__setattr__(self, "_lut_items_cache", cached)
         return cached
 
+    def _cached(self, name: str, make):
+        value = self.__dict__.get(name)
+        if value is None:
+            value = make()
+            object.__setattr__(self, name, value)
+        return value
+
+    @property
+    def centroids_i8(self) -> np.ndarray:
+        """The centroids as stored: int8 [C, dim] (times centroid_scale gives `centroids` exactly)."""
+        return self._cached("_c8", lambda: quantize_rows(self.centroids)[0])
+
+    @property
+    def centroid_scale(self) -> np.float32:
+        return self._cached("_c8s", lambda: quantize_rows(self.centroids)[1][0])
+
+    @property
+    def residual_scale(self) -> np.ndarray:
+        """float32 [dim]: per-dimension scale of the int8 residual table (max |value| / 127)."""
+        return self._cached("_rs", lambda: np.maximum(
+            np.abs(self.lut).max(axis=1).reshape(-1), 1e-12).astype(np.float32) / 127.0)
+
+    @property
+    def _lut_i8_items(self) -> np.ndarray:
+        """The residual table in int8 (one scale per dimension), each byte's values one opaque item."""
+        def make() -> np.ndarray:
+            per = 8 // self.nbits
+            scale = self.residual_scale.reshape(self.residual_bytes, 1, per)
+            q = np.rint(self.lut / scale).astype(np.int8)  # [bytes, 256, per]
+            return np.ascontiguousarray(q.reshape(-1, per)).view(np.dtype((np.void, per))).ravel()
+        return self._cached("_lut8", make)
+
+    def decode_residuals_int8(self, residuals: np.ndarray) -> np.ndarray:
+        """uint8 [n, bytes] -> int8 [n, dim]; times residual_scale gives decode_residuals (to 0.4%)."""
+        n, nbytes = residuals.shape
+        idx = residuals.astype(np.intp)
+        idx += (np.arange(nbytes, dtype=np.intp) * 256)[None, :]
+        return np.take(self._lut_i8_items, idx).view(np.int8).reshape(n, self.dim)
+
     def decode_residuals(self, residuals: np.ndarray) -> np.ndarray:
         """uint8 [n, bytes] -> float32 [n, dim] residual vectors (without the centroid)."""
         n, nbytes = residuals.shape
@@ -337,8 +406,8 @@ class Codec:
 
     def save(self, folder: Path) -> dict[str, Any]:
         files = {
-            "centroids.npy": storage.write_array(folder / "centroids.npy", quantize_rows(self.centroids)[0]),
-            "centroid_scales.npy": storage.write_array(folder / "centroid_scales.npy", quantize_rows(self.centroids)[1]),
+            "centroids.npy": storage.write_array(folder / "centroids.npy", self.centroids_i8),
+            "centroid_scale.npy": storage.write_array(folder / "centroid_scale.npy", np.array([self.centroid_scale])),
             "cutoffs.npy": storage.write_array(folder / "cutoffs.npy", self.cutoffs),
             "weights.npy": storage.write_array(folder / "weights.npy", self.weights),
         }
@@ -352,20 +421,21 @@ class Codec:
         arrays = {name: storage.open_array(folder / name, e, verify=verify, mmap=False)
                   for name, e in entry["files"].items()}
         info = {k: v for k, v in entry.items() if k not in ("dir", "files")}
-        centroids = dequantize_rows(arrays["centroids.npy"], arrays["centroid_scales.npy"])
+        centroids = dequantize_rows(arrays["centroids.npy"], arrays["centroid_scale.npy"])
         return cls(centroids, arrays["cutoffs.npy"].astype(np.float32),
                    arrays["weights.npy"].astype(np.float32), int(entry["nbits"]), info,
                    None if "codebook.npy" not in arrays else np.ascontiguousarray(arrays["codebook.npy"], dtype=np.float32))
 
 
 def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float32 [n, d] -> (int8 [n, d], float32 scale [n]) with x ~= q * scale (symmetric, per row)."""
-    scale = np.maximum(np.abs(x).max(axis=1), 1e-12) / 127.0
-    return np.round(x / scale[:, None]).astype(np.int8), scale.astype(np.float32)
+    """float32 [n, d] -> (int8 [n, d], float32 scale [1]) with x ~= q * scale: one scale for all rows, so
+    int8 dot products against different rows compare directly (argmax on the int32 GEMM output)."""
+    scale = np.float32(max(float(np.abs(x).max()), 1e-12) / 127.0)
+    return np.rint(x / scale).astype(np.int8), np.array([scale], dtype=np.float32)
 
 
 def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(q.astype(np.float32) * scale[:, None].astype(np.float32))
+    return np.ascontiguousarray(q.astype(np.float32) * np.float32(scale.reshape(-1)[0]))
 
 
 def pack_bits(buckets: np.ndarray, nbits: int) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jcolbert.errors import IndexFormatError, InputError
-from jcolbert.index import plaid, storage
+from jcolbert.index import kernels, plaid, storage
 from jcolbert.index.codec import Codec, num_centroids_for
 from jcolbert.index.docstore import DocStore
 from jcolbert.index.segment import Segment, SegmentWriter, write_deletes
@@ -621,10 +621,16 @@ class Index:
             raise InputError("query vectors contain NaN or infinite values")
         snap = self._current()
         allowed = self._allowed(snap, filter)
-        if snap.segments and (snap.codec is None or mode == "exact"):
+        if not snap.segments:
+            results = [plaid.Result.merge([], k) for _ in Q]
+        elif snap.codec is None or mode == "exact":
             results = plaid.exhaustive(Q, snap.segments, snap.codec, self._per_seg(snap, allowed), k)
         else:
-            results = [self._search_one(snap, q, k, allowed, knobs) for q in Q]
+            results = []
+            for g in range(0, len(Q), 16):  # centroid scores of 16 queries per GEMM
+                prep = kernels.prepare(snap.codec, Q[g:g + 16])
+                results += [self._search_one(snap, Q[g + j], prep.query(j), k, allowed, knobs)
+                            for j in range(prep.n_queries)]
         hits = self._to_hits(results, return_text, return_metadata)
         return hits[0] if single else hits
 
@@ -632,11 +638,9 @@ class Index:
     def _per_seg(snap: _Snapshot, allowed: list[np.ndarray] | None) -> list[np.ndarray | None]:
         return allowed if allowed is not None else [None] * len(snap.segments)
 
-    def _search_one(self, snap: _Snapshot, Q: np.ndarray, k: int, allowed: list[np.ndarray] | None,
-                    knobs: dict[str, Any]) -> plaid.Result:
+    def _search_one(self, snap: _Snapshot, Q: np.ndarray, prep: kernels.Prepared, k: int,
+                    allowed: list[np.ndarray] | None, knobs: dict[str, Any]) -> plaid.Result:
         """PLAID for one query (the index has a codec), with the fallbacks that keep results exact in count."""
-        if not snap.segments:
-            return plaid.Result.merge([], k)
         allowed_per_seg = self._per_seg(snap, allowed)
         n_allowed = snap.num_live if allowed is None else sum(int((a & s.live).sum()) for a, s in zip(allowed, snap.segments, strict=True))
         k_eff = min(k, n_allowed)
@@ -649,7 +653,7 @@ class Index:
         if allowed is not None and n_allowed <= kn.ndocs:  # a narrow filter: score the allowed documents directly
             docs = [np.flatnonzero(a & s.live) for a, s in zip(allowed, snap.segments, strict=True)]
             return plaid.score_subset(Q, snap.segments, snap.codec, docs, k_eff)
-        res = plaid.plaid(Q, plaid.centroid_scores(snap.codec, Q), snap.segments, snap.codec, allowed_per_seg, k_eff, kn)
+        res = plaid.plaid(prep, snap.segments, snap.codec, allowed_per_seg, k_eff, kn)
         if len(res.pos) < k_eff:  # candidate generation found too few documents: fall back to exhaustive search
             return plaid.exhaustive(Q[None], snap.segments, snap.codec, allowed_per_seg, k_eff)[0]
         return res

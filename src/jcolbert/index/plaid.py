@@ -26,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jcolbert.index import kernels
 from jcolbert.index.codec import Codec
 from jcolbert.index.segment import Segment
 
 NEG = np.float32(-1e9)
 SENTINEL = -128  # int8 score of padding / pruned codes: below any real score (>= -127)
-_EXHAUSTIVE_BLOCK = 1 << 16  # tokens decompressed and scored per step of exhaustive search
+_EXHAUSTIVE_BLOCK = 1 << 14  # tokens decompressed and scored per step of exhaustive search
+_QUERY_GROUP = 16  # queries scored together in exhaustive search
 
 
 @dataclass(frozen=True)
@@ -87,21 +89,35 @@ def topk(scores: np.ndarray, k: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- exact MaxSim
 
 
-def maxsim_rows(V: np.ndarray, starts: np.ndarray, Qflat: np.ndarray) -> np.ndarray:
-    """Per document (rows of V split at `starts`) and per query token, the max similarity: [nq, docs].
+def padded_rows(seg: Segment, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Token rows of documents as a [position, doc] matrix (short documents padded with row 0) + pad mask."""
+    lens = seg.doclens[docs]
+    pos = np.arange(int(lens.max()), dtype=np.int64)[:, None]
+    rows = seg.offsets[docs][None, :] + pos
+    pad = pos >= lens[None, :]
+    rows[pad] = 0
+    return rows, pad
 
-    Qflat: [nq, dim] (several queries may be stacked). Q @ V.T keeps each token's scores contiguous."""
-    if len(starts) == 0:
-        return np.zeros((Qflat.shape[0], 0), dtype=np.float32)
-    return np.maximum.reduceat(Qflat @ V.T, starts, axis=1)
 
+def score_docs(seg: Segment, docs: np.ndarray, codec: Codec | None, Qs: np.ndarray,
+               prep: kernels.Prepared | None) -> np.ndarray:
+    """MaxSim of documents of one segment for g queries Qs [g, nq, dim] -> float32 [g, docs].
 
-def score_docs(seg: Segment, docs: np.ndarray, Q: np.ndarray, codec: Codec | None) -> np.ndarray:
-    """Exact MaxSim of documents of one segment (decompressed vectors for plaid segments)."""
+    Exact segments: float32 vectors as stored. Compressed segments: q.(c + r) in int8 (kernels.py)."""
+    g, nq, dim = Qs.shape
     if len(docs) == 0:
-        return np.zeros(0, dtype=np.float32)
-    V, starts = seg.vectors_of(docs, codec)
-    return maxsim_rows(V, starts, Q).sum(axis=0, dtype=np.float32)
+        return np.zeros((g, 0), dtype=np.float32)
+    if seg.kind == "exact":
+        rows, starts = seg.token_rows(docs)
+        V = np.take(seg.vectors, rows, axis=0)
+        M = np.maximum.reduceat(Qs.reshape(-1, dim) @ V.T, starts, axis=1)  # [g*nq, docs]
+        return M.reshape(g, nq, -1).sum(axis=1, dtype=np.float32)
+    rows, pad = padded_rows(seg, docs)
+    codes = np.take(seg.codes, rows).astype(np.intp)
+    codes[pad] = codec.num_centroids  # the -1e9 row: padding never wins a max
+    R8 = codec.decode_residuals_int8(np.take(seg.residuals, rows.ravel(), axis=0))
+    best = kernels.padded_scores(prep, codes, R8).max(axis=0)  # [docs, g*nq]
+    return best.reshape(len(docs), g, nq).sum(axis=2, dtype=np.float32).T
 
 
 def doc_blocks(doclens: np.ndarray, budget: int) -> list[tuple[int, int]]:
@@ -119,10 +135,11 @@ def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, all
                k: int) -> list[Result]:
     """MaxSim of every live (and allowed) document for each query of Qs [n, nq, dim].
 
-    Documents are visited in blocks of about _EXHAUSTIVE_BLOCK tokens, each decompressed once and scored
-    against all queries (in groups, so the score matrix stays small)."""
-    n, nq, dim = Qs.shape
-    group = max(1, 512 // nq)
+    Documents are visited in blocks of about _EXHAUSTIVE_BLOCK tokens and scored against groups of queries,
+    so memory stays bounded however large the collection."""
+    n = Qs.shape[0]
+    group = _QUERY_GROUP
+    preps = [kernels.prepare(codec, Qs[g:g + group]) if codec is not None else None for g in range(0, n, group)]
     parts: list[list] = [[] for _ in range(n)]
     for s, seg in enumerate(segments):
         mask = seg.live if allowed[s] is None else (seg.live & allowed[s])
@@ -131,11 +148,8 @@ def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, all
             continue
         scores = np.empty((n, len(docs)), dtype=np.float32)
         for lo, hi in doc_blocks(seg.doclens[docs], _EXHAUSTIVE_BLOCK):
-            V, starts = seg.vectors_of(docs[lo:hi], codec)
-            for g in range(0, n, group):
-                Qg = Qs[g:g + group]
-                M = maxsim_rows(V, starts, Qg.reshape(-1, dim))  # [g*nq, docs]
-                scores[g:g + group, lo:hi] = M.reshape(len(Qg), nq, -1).sum(axis=1, dtype=np.float32)
+            for gi, g in enumerate(range(0, n, group)):
+                scores[g:g + group, lo:hi] = score_docs(seg, docs[lo:hi], codec, Qs[g:g + group], preps[gi])
         for q in range(n):
             top = topk(scores[q], k)
             parts[q].append((s, docs[top], scores[q, top]))
@@ -144,18 +158,14 @@ def exhaustive(Qs: np.ndarray, segments: list[Segment], codec: Codec | None, all
 
 def score_subset(Q: np.ndarray, segments: list[Segment], codec: Codec | None, docs_per_seg: list[np.ndarray],
                  k: int) -> Result:
-    """Exact MaxSim of given documents (per-segment positions)."""
-    parts = [(s, docs, score_docs(seg, docs, Q, codec)) for s, (seg, docs) in enumerate(zip(segments, docs_per_seg, strict=True))
-             if len(docs)]
+    """Exact MaxSim of given documents (per-segment positions) for one query Q [nq, dim]."""
+    prep = kernels.prepare(codec, Q[None]) if codec is not None else None
+    parts = [(s, docs, score_docs(seg, docs, codec, Q[None], prep)[0])
+             for s, (seg, docs) in enumerate(zip(segments, docs_per_seg, strict=True)) if len(docs)]
     return Result.merge(parts, k)
 
 
 # ----------------------------------------------------------------------------------------------- PLAID
-
-
-def centroid_scores(codec: Codec, Q: np.ndarray) -> np.ndarray:
-    """[C, nq] float32, one GEMM."""
-    return codec.centroids @ Q.T
 
 
 def _ivf_docs(seg: Segment, cells: np.ndarray) -> np.ndarray:
@@ -183,25 +193,21 @@ def _int8_tables(cs: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _approx(seg: Segment, docs: np.ndarray, table: np.ndarray, nq: int) -> np.ndarray:
     """Sum over query tokens of the max over the document's codes of the int8 table: int32 [docs]."""
-    lens = seg.doclens[docs]
-    L = int(lens.max())
-    pos = np.arange(L, dtype=np.int64)[:, None]
-    rows = seg.offsets[docs][None, :] + pos  # [L, D]
-    pad = pos >= lens[None, :]
-    rows[pad] = 0
+    rows, pad = padded_rows(seg, docs)
     codes = np.take(seg.codes, rows).astype(np.intp)
     codes[pad] = len(table) - 1  # the sentinel row
-    G = np.take(table, codes).view(np.int8).reshape(L, len(docs), nq)
+    G = np.take(table, codes).view(np.int8).reshape(rows.shape[0], len(docs), nq)
     return G.max(axis=0).sum(axis=1, dtype=np.int32)
 
 
-def plaid(Q: np.ndarray, cs: np.ndarray, segments: list[Segment], codec: Codec, allowed: list[np.ndarray | None],
+def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed: list[np.ndarray | None],
           k: int, knobs: Knobs, timings: dict[str, float] | None = None) -> Result:
-    """The PLAID pipeline for one query Q [nq, dim] with its centroid scores cs [C, nq].
+    """The PLAID pipeline for one prepared query (kernels.prepare: its centroid scores are computed there).
 
     timings: if given, seconds per stage are added to it (candidates, pruned, unpruned, exact)."""
     clock = _Clock(timings)
-    nq = Q.shape[0]
+    nq = prep.nq
+    cs = prep.cs[:-1]  # without the padding row
     ncells = max(1, min(knobs.ncells, cs.shape[0]))
     csT = np.ascontiguousarray(cs.T)  # [nq, C]: per-token reductions run along contiguous rows
     if ncells == 1:
@@ -228,7 +234,8 @@ def plaid(Q: np.ndarray, cs: np.ndarray, segments: list[Segment], codec: Codec, 
               if len(docs := first.of_segment(s))]
     survivors = Result.merge(second, max(ndocs // 4, k))
     clock("unpruned")
-    final = [(s, docs, score_docs(seg, docs, Q, codec)) for s, seg in enumerate(segments)
+    Q = prep.Q[None]
+    final = [(s, docs, score_docs(seg, docs, codec, Q, prep)[0]) for s, seg in enumerate(segments)
              if len(docs := survivors.of_segment(s))]
     out = Result.merge(final, k)
     clock("exact")
