@@ -215,11 +215,16 @@ def _print_result(out: Output, result, paths: dict[str, Path]) -> None:
     for r in result.runs:
         row = [r.name, *[r.scores.mean[m] for m in metrics]]
         rows.append(row + ([r.published.value if r.published else "-"] if with_pub else []))
-    out.table(
-        columns + (["card NDCG@10"] if with_pub else []),
-        rows,
-        title=f"{result.dataset.name} ({result.dataset.split}, {len(result.dataset.queries)} queries)",
-    )
+    from rich.table import Table
+
+    table = Table(title=f"{result.dataset.name} ({result.dataset.split}, {len(result.dataset.queries)} queries)",
+                  title_justify="left")  # fmt: skip
+    table.add_column("run", no_wrap=True)
+    for c in columns[1:] + (["card"] if with_pub else []):
+        table.add_column(c, justify="right")
+    for row in rows:
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    out.out.print(table)
     out.note(f"wrote {paths['json']}, {paths['trec']}, {paths['markdown']}, {paths.get('png', '-')}")
 
 

@@ -90,7 +90,7 @@ def markdown_table(result: EvaluationResult) -> str:
         f"long documents={result.settings.long_documents}",
         "",
         "| run | " + " | ".join(m.upper().replace("RECALL", "Recall").replace("NDCG", "NDCG") for m in metrics)
-        + " | published (card) | time (s) |",
+        + " | published (card) | stages total (s) |",
         "| --- | " + " | ".join("---:" for _ in metrics) + " | ---: | ---: |",
     ]
     for r in result.runs:
@@ -99,7 +99,16 @@ def markdown_table(result: EvaluationResult) -> str:
             f"| {r.name} | " + " | ".join(_fmt(r.scores.mean[m]) for m in metrics)
             + f" | {pub} | {_run_seconds(r):.1f} |"
         )
-    lines += ["", "## Timings", "", "| run | timing | value |", "| --- | --- | ---: |"]
+    lines += [
+        "",
+        "## Timings",
+        "",
+        "Stages shared by several runs (BM25, encoding) are listed, and counted in the total, for each run that",
+        "uses them. `*_ms_p50/p95` are per-query latencies; query encoding is not part of search latency.",
+        "",
+        "| run | timing | value |",
+        "| --- | --- | ---: |",
+    ]
     for r in result.runs:
         for t, v in r.timings.items():
             lines.append(f"| {r.name} | {t} | {v:.3f} |")
@@ -185,9 +194,9 @@ def plot_bars(
     ax.set_xticklabels(labels, rotation=20 if n > 4 else 0, ha="right" if n > 4 else "center", fontsize=9)
     ax.set_ylabel(ylabel)
     top = max([v for v in ours if math.isfinite(v)] + [p for p in published if p is not None] + [0.1])
-    ax.set_ylim(0, min(1.0, top * 1.15) if top <= 1.0 else top * 1.15)
+    ax.set_ylim(0, top * 1.25)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -397,7 +397,7 @@ def evaluate(
     # -- scoring -----------------------------------------------------------------------------------------
     metric_names = metrics_for_depth(max(k, 1), settings.metrics)
     skipped = [m for m in settings.metrics if m not in metric_names]
-    if skipped:
+    if skipped and tuple(settings.metrics) != DEFAULT_METRICS:  # the default list is cut silently by design
         _say(log, f"not reported at run depth k={k}: {', '.join(skipped)} (raise --k to measure them)")
     run_results: list[RunResult] = []
     drop_identical = settings.identical_ids == "drop" or (
