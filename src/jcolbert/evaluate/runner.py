@@ -381,16 +381,17 @@ def evaluate(
                     _say(log, f"building index at {path} (nbits={settings.nbits})")
                     index, t_build = stage.build_index(path, wanted, vecs)
                     del vecs
-                    encoding[f"index@{label}"] = index.stats()
-                    for mode in index_modes:
-                        name = _run_name(mode, maxlen, several_lengths)
-                        _say(log, f"searching: {name} (k={k})")
-                        run, samples = stage.search(index, Q, qids, k, mode, name)
-                        t = {**shared, "index_build_s": t_build, **_latency(samples, "search")}
-                        raw_runs.append((name, mode, maxlen, run, t, []))
-                    close = getattr(index, "close", None)
-                    if callable(close):
-                        close()
+                    try:
+                        encoding[f"index@{label}"] = index.stats()
+                        k_index = min(k, len(wanted))  # documents without text are not in the index
+                        for mode in index_modes:
+                            name = _run_name(mode, maxlen, several_lengths)
+                            _say(log, f"searching: {name} (k={k_index})")
+                            run, samples = stage.search(index, Q, qids, k_index, mode, name)
+                            t = {**shared, "index_build_s": t_build, **_latency(samples, "search")}
+                            raw_runs.append((name, mode, maxlen, run, t, []))
+                    finally:
+                        index.close()
                 else:
                     del vecs
 
