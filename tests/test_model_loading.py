@@ -94,11 +94,17 @@ def test_missing_projection_is_named(tmp_path: Path, tiny_bert_dir: Path) -> Non
 
 def test_misshaped_weight_is_named(tmp_path: Path, tiny_jina_dir: Path, tiny_bert_dir: Path) -> None:
     folder = copy_folder(tiny_jina_dir, tmp_path / "jina")
-    edit_weights(folder, lambda s: s.update({"bert.encoder.layer.0.mlp.gated_layers.weight": torch.zeros(64, 96)}))
-    with pytest.raises(CheckpointError, match=r"gated_layers\.weight' has shape \[64, 96\], expected \[128, 96\]"):
+    edit_weights(
+        folder, lambda s: s.update({"bert.encoder.layer.0.mlp.gated_layers.weight": torch.zeros(64, 96)})
+    )
+    with pytest.raises(
+        CheckpointError, match=r"gated_layers\.weight' has shape \[64, 96\], expected \[128, 96\]"
+    ):
         jcolbert.load_model(folder)
     folder = copy_folder(tiny_bert_dir, tmp_path / "bert")
-    edit_weights(folder, lambda s: s.update({"bert.encoder.layer.1.attention.self.key.bias": torch.zeros(95)}))
+    edit_weights(
+        folder, lambda s: s.update({"bert.encoder.layer.1.attention.self.key.bias": torch.zeros(95)})
+    )
     with pytest.raises(CheckpointError, match=r"attention\.self\.key\.bias' has shape \[95\]"):
         jcolbert.load_model(folder)
 
@@ -118,7 +124,9 @@ def test_corrupt_weights_file(tmp_path: Path, tiny_bert_dir: Path) -> None:
 
 
 # -- JinaBERT never becomes plain BERT -----------------------------------------------------------------------
-def test_jinabert_config_with_bert_weights_is_refused(tmp_path: Path, tiny_jina_dir: Path, tiny_bert_dir: Path) -> None:
+def test_jinabert_config_with_bert_weights_is_refused(
+    tmp_path: Path, tiny_jina_dir: Path, tiny_bert_dir: Path
+) -> None:
     """A JinaBERT config.json next to BERT-layout weights: the reference silently builds a BERT; we refuse."""
     folder = copy_folder(tiny_jina_dir, tmp_path / "jina")
     shutil.copy(tiny_bert_dir / "model.safetensors", folder / "model.safetensors")
@@ -135,7 +143,11 @@ def test_jinabert_auto_map_with_absolute_positions_is_refused(tmp_path: Path, ti
 
 def test_bert_loader_refuses_any_jinabert_config(tiny_jina_dir: Path) -> None:
     hf = json.loads((tiny_jina_dir / "config.json").read_text())
-    for variant in (hf, {**hf, "auto_map": None, "feed_forward_type": "original"}, {"model_type": "bert", "feed_forward_type": "geglu"}):
+    for variant in (
+        hf,
+        {**hf, "auto_map": None, "feed_forward_type": "original"},
+        {"model_type": "bert", "feed_forward_type": "geglu"},
+    ):
         assert bert.is_jinabert_config(variant)
         with pytest.raises(CheckpointError, match="JinaBERT"):
             bert.bert_config(variant, "config.json")
@@ -143,7 +155,9 @@ def test_bert_loader_refuses_any_jinabert_config(tiny_jina_dir: Path) -> None:
 
 def test_unexpected_position_table_in_jinabert_checkpoint(tmp_path: Path, tiny_jina_dir: Path) -> None:
     folder = copy_folder(tiny_jina_dir, tmp_path / "jina")
-    edit_weights(folder, lambda s: s.update({"bert.embeddings.position_embeddings.weight": torch.zeros(512, 96)}))
+    edit_weights(
+        folder, lambda s: s.update({"bert.embeddings.position_embeddings.weight": torch.zeros(512, 96)})
+    )
     with pytest.raises(CheckpointError, match="unexpected weight.*position_embeddings"):
         jcolbert.load_model(folder)
 
@@ -163,14 +177,22 @@ def test_nested_metadata_and_stored_truncation(tmp_path: Path, tiny_bert_dir: Pa
 
     def add_truncation(tok: dict) -> None:
         tok["truncation"] = {"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}
-        tok["padding"] = {"strategy": {"Fixed": 64}, "direction": "Right", "pad_to_multiple_of": None,
-                          "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+        tok["padding"] = {
+            "strategy": {"Fixed": 64},
+            "direction": "Right",
+            "pad_to_multiple_of": None,
+            "pad_id": 0,
+            "pad_type_id": 0,
+            "pad_token": "[PAD]",
+        }
 
     edit_json(folder / "tokenizer.json", add_truncation)
     model = jcolbert.load_model(folder)
     assert model.config.doc_maxlen == bert_model.config.doc_maxlen == 180
     text = ["word " * 100]
-    assert torch.equal(model.tokenize_documents(text).input_ids, bert_model.tokenize_documents(text).input_ids)
+    assert torch.equal(
+        model.tokenize_documents(text).input_ids, bert_model.tokenize_documents(text).input_ids
+    )
 
 
 def test_overrides(tiny_bert_dir: Path) -> None:
@@ -205,26 +227,51 @@ def make_pylate(tiny_bert_dir: Path, dst: Path, query_prefix: str, document_pref
     dst.mkdir()
     state = load_file(str(tiny_bert_dir / "model.safetensors"))
     linear = state.pop("linear.weight")
-    save_file({k[len("bert.") :]: v for k, v in state.items()}, str(dst / "model.safetensors"))
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+    # transformers 5.x saves BERT LayerNorms as gamma/beta (seen in PyLate 1.6 folders): store them that way.
+    body = {
+        k[len("bert.") :]
+        .replace("LayerNorm.weight", "LayerNorm.gamma")
+        .replace("LayerNorm.bias", "LayerNorm.beta"): v
+        for k, v in state.items()
+    }
+    save_file(body, str(dst / "model.safetensors"))
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    ):
         shutil.copy(tiny_bert_dir / name, dst / name)
     (dst / "1_Dense").mkdir()
     save_file({"linear.weight": linear}, str(dst / "1_Dense" / "model.safetensors"))
-    dense = {"in_features": 96, "out_features": 128, "bias": False,
-             "activation_function": "torch.nn.modules.linear.Identity"}
+    dense = {
+        "in_features": 96,
+        "out_features": 128,
+        "bias": False,
+        "activation_function": "torch.nn.modules.linear.Identity",
+    }
     (dst / "1_Dense" / "config.json").write_text(json.dumps(dense))
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
     ]
     (dst / "modules.json").write_text(json.dumps(modules))
-    st = {"query_prefix": query_prefix, "document_prefix": document_prefix, "query_length": 32,
-          "document_length": 180, "attend_to_expansion_tokens": False, "do_query_expansion": True}
+    st = {
+        "query_prefix": query_prefix,
+        "document_prefix": document_prefix,
+        "query_length": 32,
+        "document_length": 180,
+        "attend_to_expansion_tokens": False,
+        "do_query_expansion": True,
+    }
     (dst / "config_sentence_transformers.json").write_text(json.dumps(st))
     return dst
 
 
-def test_pylate_folder_matches_the_same_weights_in_colbert_layout(tmp_path: Path, tiny_bert_dir: Path, bert_model) -> None:
+def test_pylate_folder_matches_the_same_weights_in_colbert_layout(
+    tmp_path: Path, tiny_bert_dir: Path, bert_model
+) -> None:
     model = jcolbert.load_model(make_pylate(tiny_bert_dir, tmp_path / "pylate", "[unused0]", "[unused1]"))
     assert model.config.checkpoint_format == "pylate" and model.config.dim == 128
     assert torch.allclose(model.encode_queries(TEXTS), bert_model.encode_queries(TEXTS), atol=1e-6)

@@ -71,10 +71,27 @@ def bert_config(hf: dict[str, Any], source: str) -> BertConfig:
     return cfg
 
 
+def legacy_layernorm_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """LayerNorm.gamma/beta -> LayerNorm.weight/bias, the renaming transformers applies when loading.
+
+    Old TF-converted BERT checkpoints use gamma/beta, and transformers 5.x writes them back that way when it
+    saves such a model (seen in PyLate folders saved with transformers 5.3).
+    """
+    renamed = {}
+    for key, value in state.items():
+        if key.endswith("LayerNorm.gamma"):
+            key = key[: -len("gamma")] + "weight"
+        elif key.endswith("LayerNorm.beta"):
+            key = key[: -len("beta")] + "bias"
+        renamed[key] = value
+    return renamed
+
+
 def from_checkpoint(
     state: dict[str, torch.Tensor], hf: dict[str, Any], source: str, prefix: str = "bert."
 ) -> BertBackbone:
     """A BertBackbone holding the checkpoint's backbone weights (prefix already stripped), every key checked."""
+    state = legacy_layernorm_names(state)
     model = BertBackbone(bert_config(hf, source))
     expected = {k: tuple(v.shape) for k, v in model.bert.state_dict().items()}
     check_keys(state, expected, source, prefix, ignored=IGNORED)

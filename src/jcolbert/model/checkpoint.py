@@ -249,6 +249,8 @@ def load_pylate_folder(
             raise CheckpointError(
                 f"{dense_dir / 'config.json'}: activation {act!r} is not supported (Identity)"
             )
+        if dcfg.get("use_residual"):
+            raise CheckpointError(f"{dense_dir / 'config.json'}: use_residual=true is not supported")
         dstate, dfile = read_weights(dense_dir)
         if "linear.weight" not in dstate:
             raise CheckpointError(f"{dfile}: missing weight 'linear.weight'")
