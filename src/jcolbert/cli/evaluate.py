@@ -116,13 +116,17 @@ def evaluate(
     vectors_cache: Annotated[
         Path | None, typer.Option(help="Keep document vectors here and reuse them in later runs (skips encoding).")
     ] = None,
-    datasets: Annotated[str | None, typer.Option(help="Comma-separated dataset names (recipe form, see above).")] = None,
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated dataset names under DATASET (or BEIR names with 'beir'); each goes to OUT/<name>/, plus OUT/summary.md.")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Where downloaded BEIR datasets are kept.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ... (default: CUDA when present).")] = None,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Evaluate retrieval quality (NDCG@10, MRR@10, Recall@k, MAP) and timings; write results to --out."""
+    """Evaluate retrieval quality (NDCG@10, MRR@10, Recall@k, MAP) and timings; write results to --out.
+
+    Examples: `jcolbert evaluate data/scifact --model minilm --mode bm25,rerank,plaid,exact --out out/scifact`;
+    `jcolbert evaluate beir --datasets scifact,nfcorpus --model jinaai/jina-colbert-v1-en --out out/beir` (online).
+    """
     out = Output(quiet=quiet, json_mode=json_out)
     from jcolbert.evaluate.bm25 import BM25Settings
     from jcolbert.evaluate.metrics import DEFAULT_METRICS
