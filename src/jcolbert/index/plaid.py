@@ -5,7 +5,8 @@ PLAID answers a query in stages, each on fewer documents than the last:
 1. centroid scores ``cs = centroids @ Q.T`` (one GEMM, [C, query tokens]), shared by every segment;
 2. candidates: documents in the IVF cells of each query token's top-``ncells`` centroids;
 3. pruned approximate score: per candidate, sum over query tokens of the max of ``cs`` over the document's
-   codes whose centroid scores >= ``centroid_score_threshold`` for some query token; keep ``ndocs``;
+   codes whose centroid scores >= ``centroid_score_threshold`` for some query token (a few percent of the
+   tokens: only those are gathered); keep ``ndocs``;
 4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``;
 5. exact MaxSim on their decompressed vectors, top k.
 
@@ -179,16 +180,13 @@ def _ivf_docs(seg: Segment, cells: np.ndarray) -> np.ndarray:
     return np.take(seg.ivf_docs, np.arange(total, dtype=np.int64) + shift)
 
 
-def _int8_tables(cs: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cs [C, nq] as int8 (x127) with a sentinel row C appended, each row one opaque item for np.take:
-    (all centroids, only the kept ones: rows of pruned centroids are sentinel too)."""
+def _int8_table(cs: np.ndarray) -> np.ndarray:
+    """cs [C, nq] as int8 (x127) with a sentinel row C appended, each row one opaque item for np.take."""
     C, nq = cs.shape
-    full = np.full((C + 1, nq), SENTINEL, dtype=np.int8)
-    full[:C] = np.rint(np.clip(cs * 127.0, -127, 127))
-    pruned = full.copy()
-    pruned[:C][~keep] = SENTINEL
-    item = np.dtype((np.void, nq))
-    return full.view(item).ravel(), pruned.view(item).ravel()
+    table = np.empty((C + 1, nq), dtype=np.int8)
+    np.rint(np.clip(cs * 127.0, -127, 127), out=table[:C], casting="unsafe")
+    table[C] = SENTINEL
+    return table.view(np.dtype((np.void, nq))).ravel()
 
 
 def _approx(seg: Segment, docs: np.ndarray, table: np.ndarray, nq: int) -> np.ndarray:
@@ -198,6 +196,22 @@ def _approx(seg: Segment, docs: np.ndarray, table: np.ndarray, nq: int) -> np.nd
     codes[pad] = len(table) - 1  # the sentinel row
     G = np.take(table, codes).view(np.int8).reshape(rows.shape[0], len(docs), nq)
     return G.max(axis=0).sum(axis=1, dtype=np.int32)
+
+
+def _approx_kept(seg: Segment, docs: np.ndarray, table: np.ndarray, keep: np.ndarray, nq: int) -> np.ndarray:
+    """The pruned score, sparse: only tokens whose centroid is kept (a few percent) are gathered and reduced.
+    Documents without any kept token get the all-sentinel score."""
+    rows, _ = seg.token_rows(docs)
+    codes = np.take(seg.codes, rows)
+    kept = np.flatnonzero(np.take(keep, codes))
+    out = np.full(len(docs), SENTINEL * nq, dtype=np.int32)
+    if kept.size == 0:
+        return out
+    doc_of = np.repeat(np.arange(len(docs)), seg.doclens[docs])[kept]
+    G = np.take(table, codes[kept].astype(np.intp)).view(np.int8).reshape(len(kept), nq)
+    first = np.flatnonzero(np.r_[True, doc_of[1:] != doc_of[:-1]])
+    out[doc_of[first]] = np.maximum.reduceat(G, first, axis=0).sum(axis=1, dtype=np.int32)
+    return out
 
 
 def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed: list[np.ndarray | None],
@@ -217,7 +231,7 @@ def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed
     keep = csT.max(axis=0) >= knobs.centroid_score_threshold
     keep[cells] = True  # the probed cells always count, so every candidate has a pruned score
     ndocs = max(knobs.ndocs, k)
-    full, pruned = _int8_tables(cs, keep)
+    table = _int8_table(cs)
     cands = []
     for s, seg in enumerate(segments):
         mask = np.zeros(seg.num_docs, dtype=bool)
@@ -227,10 +241,10 @@ def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed
             mask &= allowed[s]
         cands.append(np.flatnonzero(mask))
     clock("candidates")
-    first = Result.merge([(s, c, _approx(seg, c, pruned, nq)) for s, (seg, c) in enumerate(zip(segments, cands, strict=True))
-                          if len(c)], ndocs)
+    first = Result.merge([(s, c, _approx_kept(seg, c, table, keep, nq))
+                          for s, (seg, c) in enumerate(zip(segments, cands, strict=True)) if len(c)], ndocs)
     clock("pruned")
-    second = [(s, docs, _approx(seg, docs, full, nq)) for s, seg in enumerate(segments)
+    second = [(s, docs, _approx(seg, docs, table, nq)) for s, seg in enumerate(segments)
               if len(docs := first.of_segment(s))]
     survivors = Result.merge(second, max(ndocs // 4, k))
     clock("unpruned")
