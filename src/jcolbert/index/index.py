@@ -38,7 +38,8 @@ from jcolbert.index.segment import Segment, SegmentWriter, write_deletes
 
 DEFAULT_EXACT_THRESHOLD = 32_768  # tokens; below this clustering is meaningless and exact search is cheap
 DEFAULT_CHUNK_SIZE = 2_048  # documents encoded / compressed / written per step of a build
-SAMPLE_PER_CENTROID = 64  # k-means sample size: this many vectors per centroid at most
+SAMPLE_PER_CENTROID = 64  # k-means sample: this many vectors per centroid...
+MAX_SAMPLE = 1 << 20  # ...but never more than this many (512 MB of float32 at dim 128)
 KNOBS = ("ncells", "centroid_score_threshold", "ndocs", "mode")
 
 
@@ -426,7 +427,7 @@ class Index:
         total = int(sum(p.num_tokens for p in parts))
         settings = m["settings"]
         k = num_centroids_for(total)
-        budget = max(SAMPLE_PER_CENTROID * k, 1 << 16)
+        budget = min(max(SAMPLE_PER_CENTROID * k, 1 << 16), MAX_SAMPLE)
         lens = np.concatenate([p.lengths for p in parts])
         order = np.random.default_rng(settings["seed"]).permutation(len(lens))
         take = np.sort(order[: int(np.searchsorted(np.cumsum(lens[order]), budget)) + 1])
