@@ -52,3 +52,44 @@ def test_minilm_on_cisi_all_modes(data_dir, minilm_available, tmp_path):
     assert abs(ndcg["plaid"] - ndcg["exact"]) < 0.02, ndcg
     paths = write_report(result, tmp_path)
     assert paths["png"].stat().st_size > 0
+
+
+def _long_document_set(src, dst, group: int = 12, n_queries: int = 10):
+    """A LoCo-like set from real data: consecutive SciFact abstracts glued into ~2,500-word documents; a
+    query is relevant to the long document holding its relevant abstract."""
+    from jcolbert.evaluate import load_dataset
+
+    ds = load_dataset(src)
+    qids = list(ds.queries)[:n_queries]
+    wanted = {d for q in qids for d in ds.qrels[q]}
+    ids = ds.doc_ids
+    owner, docs = {}, []
+    for start in range(0, len(ids), group):
+        chunk = ids[start : start + group]
+        if not wanted & set(chunk) and len(docs) >= 3 * n_queries:
+            continue
+        long_id = f"long{start // group}"
+        docs.append({"_id": long_id, "title": "", "text": " ".join(ds.corpus[d].text_for_encoding for d in chunk)})
+        owner.update(dict.fromkeys(chunk, long_id))
+    dst.mkdir(parents=True)
+    (dst / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (dst / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": ds.queries[q]}) + "\n" for q in qids))
+    (dst / "qrels").mkdir()
+    rows = {(q, owner[d]) for q in qids for d in ds.qrels[q]}
+    (dst / "qrels" / "test.tsv").write_text("".join(f"{q}\t{d}\t1\n" for q, d in sorted(rows)))
+    return dst
+
+
+@pytest.mark.slow
+def test_long_documents_512_vs_8192(data_dir, tiny_jina_dir, tmp_path):
+    """The LoCo comparison's path: one run per document length through the index, nothing truncated at 8192."""
+    import jcolbert
+
+    folder = _long_document_set(data_dir / "scifact", tmp_path / "loco-like")
+    model = jcolbert.load_model(str(tiny_jina_dir))
+    result = evaluate(folder, model, EvalSettings(modes=("exact",), k=10, doc_maxlens=(512, 8192)))
+    assert [r.name for r in result.runs] == ["exact@512", "exact@8192"]
+    short, full = result.encoding["documents@512"], result.encoding["documents@8192"]
+    assert short["truncated"] == short["documents"] and full["truncated"] == 0
+    assert full["tokens"] > 3 * short["tokens"]
+    assert [r.doc_maxlen for r in result.runs] == [512, 8192]
