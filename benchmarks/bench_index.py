@@ -80,6 +80,17 @@ class Scaled(Sequence):
         return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
 
 
+def load_queries(a) -> dict:
+    """Only the query side of the npz (search children: their RSS should be the index's, not the input's)."""
+    z = np.load(a.emb, allow_pickle=False)
+    return {"query_ids": [str(x) for x in z["query_ids"]], "queries": z["query_vectors"]}
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
 def load(a) -> dict:
     _, exact = _anchors()
     e = exact.load_npz(a.emb)
@@ -106,22 +117,23 @@ def child_build(a) -> dict:
 
     data = load(a)
     ids, docs = collection(a, data)
+    rss_input = _rss_now_mb()
     started = time.perf_counter()
     index = Index.create(a.index, dim=int(data["queries"].shape[-1]), nbits=a.nbits, overwrite=True, progress=False)
     index.add_embeddings(ids, docs)
     wall = time.perf_counter() - started
     st = index.stats()
     return {"build_s": round(wall, 2), "phases_s": {k: round(v, 2) for k, v in index.last_timings.items()},
-            "peak_rss_mb": _rss_mb(), "stats": st}
+            "peak_rss_mb": _rss_mb(), "rss_with_input_loaded_mb": rss_input, "stats": st}
 
 
 # ----------------------------------------------------------------------------------------------- child: search
 
 
 def child_search(a) -> dict:
-    from jcolbert.index import Index
+    from jcolbert.index import Index, kernels, plaid
 
-    data = load(a)
+    data = load_queries(a)
     index = Index.open(a.index, progress=False)
     Q = np.ascontiguousarray(data["queries"], dtype=np.float32)
     if a.max_queries:
@@ -136,7 +148,21 @@ def child_search(a) -> dict:
         hits = index.search_embeddings(q, k=a.k, **knobs)
         lat.append(time.perf_counter() - t)
         run[qid] = [(h.id, h.score) for h in hits]
-    return {"latencies_s": lat, "run": run, "peak_rss_mb": _rss_mb(), "threads": a.threads}
+    # where the time goes: the same queries through plaid() with its stage clock (no docstore lookups)
+    snap = index._current()
+    stages: dict[str, float] = {}
+    if snap.codec is not None:
+        d = plaid.Knobs.for_k(a.k)
+        kn = plaid.Knobs(knobs.get("ncells", d.ncells), knobs.get("centroid_score_threshold", d.centroid_score_threshold),
+                         knobs.get("ndocs", d.ndocs))
+        for q in Q:
+            t = time.perf_counter()
+            prep = kernels.prepare(snap.codec, q[None])
+            stages["centroid_scores"] = stages.get("centroid_scores", 0.0) + time.perf_counter() - t
+            plaid.plaid(prep, snap.segments, snap.codec, [None] * len(snap.segments), a.k, kn, stages)
+        stages = {k: round(v / len(Q) * (1 if k.endswith("_n") else 1000), 3) for k, v in stages.items()}
+    return {"latencies_s": lat, "run": run, "peak_rss_mb": _rss_mb(), "threads": a.threads,
+            "stage_means_ms": stages}
 
 
 def child_exhaustive(a) -> dict:
@@ -225,8 +251,9 @@ def main() -> None:
     ap.add_argument("--index", help="index folder (default: under --work)")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--no-exhaustive", action="store_true", help="skip jcolbert's exhaustive-mode quality pass")
-    ap.add_argument("--colbertai", help="colbertai_bench.py result JSON from the same run")
-    ap.add_argument("--fastplaid", help="fastplaid_bench.py result JSON from the same run")
+    ap.add_argument("--colbertai", help="colbertai_bench.py result JSON(s), comma-separated (build run, then a "
+                    "--skip-build search run of this job)")
+    ap.add_argument("--fastplaid", help="fastplaid_bench.py result JSON(s), comma-separated")
     ap.add_argument("--out", help="result JSON")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -285,7 +312,8 @@ def main() -> None:
     for th in [int(x) for x in a.threads.split(",")]:
         print(f"[bench_index] searching at {th} thread(s) ...", file=sys.stderr)
         res = spawn(a, "search", th)
-        entry = {"latency": anchor_common.lat_summary(res["latencies_s"]), "peak_rss_mb": res["peak_rss_mb"]}
+        entry = {"latency": anchor_common.lat_summary(res["latencies_s"]), "peak_rss_mb": res["peak_rss_mb"],
+                 "stage_means_ms": res["stage_means_ms"]}
         entry.update(quality(anchor_common, exact_mod, a, res["run"], data, qrels, exact_idx, exact_ids))
         result["search"][str(th)] = entry
         if th == int(a.threads.split(",")[0]):
@@ -297,10 +325,16 @@ def main() -> None:
                                              **quality(anchor_common, exact_mod, a, ex["run"], data, qrels, exact_idx, exact_ids)}
 
     # ratios to the anchors (same vectors, same queries)
-    for name, path in (("colbertai", a.colbertai), ("fastplaid", a.fastplaid)):
-        if not path:
+    for name, paths in (("colbertai", a.colbertai), ("fastplaid", a.fastplaid)):
+        if not paths:
             continue
-        peer = json.loads(Path(path).read_text())
+        # several JSONs: later ones (e.g. a --skip-build search in this job) override, build figures are kept
+        peer: dict = {}
+        for path in paths.split(","):
+            part = json.loads(Path(path).read_text())
+            if not part.get("build_s"):
+                part.pop("build_s", None)
+            peer.update(part)
         result.setdefault("peers", {})[name] = peer_summary(name, peer)
     result["ratios"] = ratios(result)
     result["machine"]["load_avg_end"] = os.getloadavg()

@@ -18,28 +18,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from jcolbert.errors import IndexFormatError, InputError
-from jcolbert.index import kernels, plaid, storage
-from jcolbert.index.codec import Codec, num_centroids_for
+from jcolbert.index import ingest, kernels, plaid, storage
+from jcolbert.index.codec import Codec
 from jcolbert.index.docstore import DocStore
-from jcolbert.index.segment import Segment, SegmentWriter, write_deletes
+from jcolbert.index.segment import Segment, write_deletes
 
 DEFAULT_EXACT_THRESHOLD = 32_768  # tokens; below this clustering is meaningless and exact search is cheap
-DEFAULT_CHUNK_SIZE = 2_048  # documents encoded / compressed / written per step of a build
-SAMPLE_PER_CENTROID = 64  # k-means sample: this many vectors per centroid...
-MAX_SAMPLE = 1 << 20  # ...but never more than this many (512 MB of float32 at dim 128)
 KNOBS = ("ncells", "centroid_score_threshold", "ndocs", "mode")
 
 
@@ -107,7 +102,7 @@ class Index:
 
     @classmethod
     def create(cls, path: str | os.PathLike, model: Any = None, *, nbits: int = 2, dim: int | None = None,
-               exact_threshold: int = DEFAULT_EXACT_THRESHOLD, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               exact_threshold: int = DEFAULT_EXACT_THRESHOLD, chunk_size: int = ingest.DEFAULT_CHUNK_SIZE,
                kmeans_niters: int = 8, seed: int = 123, residual: str = "pq", overwrite: bool = False,
                lock_timeout: float = 0.0, progress: bool | None = None) -> Index:
         """Make a new, empty index folder.
@@ -296,9 +291,6 @@ class Index:
             self._docs.checkpoint()
             self.last_timings["total_s"] = time.perf_counter() - started
 
-    def _timed(self, phase: str, started: float) -> None:
-        self.last_timings[phase] = self.last_timings.get(phase, 0.0) + time.perf_counter() - started
-
     def _commit(self, manifest: dict[str, Any]) -> None:
         manifest = {**manifest, "generation": manifest["generation"] + 1}
         storage.write_manifest(self.path, manifest)
@@ -313,7 +305,7 @@ class Index:
         exactly once. max_length / long_documents are passed to the encoder (see encode_documents)."""
         if isinstance(documents, str | dict):
             documents = [documents]
-        ids, texts, metas = _parse_documents(documents)
+        ids, texts, metas = ingest.parse_documents(documents)
         model = self.model
         chunk = self._snap.manifest["settings"]["chunk_size"]
 
@@ -326,7 +318,7 @@ class Index:
                     raise InputError(f"document {ids[lo + i] or lo + i} encodes to no token vectors")
             return vecs
 
-        return self._add(ids, texts, metas, _Source(len(texts), encode, chunk, None), desc="encoding")
+        return self._add(ids, texts, metas, ingest.Source(len(texts), encode, chunk, None), desc="encoding")
 
     def add_embeddings(self, ids: Sequence[str] | None, vectors: Sequence[Any], texts: Sequence[str] | None = None,
                        metadata: Sequence[dict | None] | None = None) -> list[str]:
@@ -334,7 +326,7 @@ class Index:
         n = len(vectors)
         lengths = np.empty(n, dtype=np.int64)
         for i in range(n):  # shapes now; values (dtype, NaN) chunk by chunk, so a lazy sequence stays lazy
-            lengths[i] = _check_shape(vectors[i], self.dim, f"vectors[{i}]")
+            lengths[i] = ingest.check_shape(vectors[i], self.dim, f"vectors[{i}]")
         if ids is not None:
             ids = list(ids)
             if len(ids) != n:
@@ -353,14 +345,14 @@ class Index:
         dim = self.dim
 
         def produce(lo: int, hi: int) -> list[np.ndarray]:
-            return [_as_matrix(vectors[i], dim, f"vectors[{i}]") for i in range(lo, hi)]
+            return [ingest.as_matrix(vectors[i], dim, f"vectors[{i}]") for i in range(lo, hi)]
 
-        source = _Source(n, produce, chunk, lengths)
+        source = ingest.Source(n, produce, chunk, lengths)
         return self._add(ids if ids is not None else [None] * n, list(texts) if texts is not None else None,
                          list(metadata) if metadata is not None else None, source, desc="indexing")
 
     def _add(self, ids: list[str | None], texts: list[str] | None, metas: list[dict | None] | None,
-             source: _Source, desc: str) -> list[str]:
+             source: ingest.Source, desc: str) -> list[str]:
         if source.num_docs == 0:
             return []
         with self._writing() as snap:
@@ -371,7 +363,7 @@ class Index:
             self._docs.insert(nums, ids, texts, metas)  # invisible until the manifest names the segment
             m["next_doc_num"] = first + len(ids)
             gen = m["generation"] + 1
-            parts = [_Part(nums, source)]
+            parts = [ingest.Part(nums, source)]
             if snap.codec is not None:
                 entry = self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, snap.codec, desc)
                 m["segments"] = [*m["segments"], entry]
@@ -381,14 +373,14 @@ class Index:
                 if not known:  # encoded text: spool to an exact segment first (each document is encoded once)
                     entry = self._write_exact(storage.new_dir(self.path, "seg", gen), parts, desc)
                     spooled = Segment.load(self.path, entry, verify=False)
-                    parts = [_SegPart(spooled, None)]
+                    parts = [ingest.SegmentPart(spooled, None)]
                 new_tokens = int(sum(p.num_tokens for p in parts))
                 if exact_tokens + new_tokens < m["settings"]["exact_threshold"]:
                     if known:
                         entry = self._write_exact(storage.new_dir(self.path, "seg", gen), parts, desc)
                     m["segments"] = [*m["segments"], entry]
                 else:  # the collection is now big enough to cluster: train, then compress everything held
-                    parts = [_SegPart(s, None) for s in snap.segments] + parts
+                    parts = [ingest.SegmentPart(s, None) for s in snap.segments] + parts
                     codec = self._train(parts, m)
                     m["codec"] = codec.save(storage.new_dir(self.path, "codec", gen))
                     storage.fsync_dir(self.path / m["codec"]["dir"])
@@ -402,12 +394,12 @@ class Index:
         seen: set[str] = set()
         dupes = sorted({x for x in given if x in seen or seen.add(x)})
         if dupes:
-            raise InputError(f"duplicate document ids in this batch: {_names(dupes)}")
+            raise InputError(f"duplicate document ids in this batch: {ingest.names(dupes)}")
         if given:
             found, _ = self._live_nums(given, snap=self._snap)
             clash = sorted({x for x, f in zip(given, found, strict=True) if f})
             if clash:
-                raise InputError(f"document ids already in the index: {_names(clash)}; nothing was added")
+                raise InputError(f"document ids already in the index: {ingest.names(clash)}; nothing was added")
         n_auto = sum(1 for x in ids if x is None)
         auto: list[str] = []
         next_auto = m["next_auto_id"]
@@ -420,66 +412,16 @@ class Index:
         it = iter(auto)
         return [x if x is not None else next(it) for x in ids]
 
-    def _train(self, parts: list[_Part], m: dict[str, Any]) -> Codec:
-        """Codec for the documents of `parts`, trained on a random sample of whole documents (vectors that are
-        already at hand: nothing is encoded twice) of about SAMPLE_PER_CENTROID vectors per centroid."""
-        started = time.perf_counter()
-        total = int(sum(p.num_tokens for p in parts))
-        settings = m["settings"]
-        k = num_centroids_for(total)
-        budget = min(max(SAMPLE_PER_CENTROID * k, 1 << 16), MAX_SAMPLE)
-        lens = np.concatenate([p.lengths for p in parts])
-        order = np.random.default_rng(settings["seed"]).permutation(len(lens))
-        take = np.sort(order[: int(np.searchsorted(np.cumsum(lens[order]), budget)) + 1])
-        sample, base = [], 0
-        for p in parts:
-            mine = take[(take >= base) & (take < base + p.num_docs)] - base
-            if mine.size:
-                sample.append(p.doc_vectors(mine))
-            base += p.num_docs
-        sample = np.concatenate(sample)
-        self._timed("sample_s", started)
-        started = time.perf_counter()
-        codec = Codec.train(sample, nbits=m["nbits"], num_centroids=k, niter=settings["kmeans_niters"],
-                            seed=settings["seed"], total_tokens=total, residual=settings.get("residual", "pq"))
-        self._timed("train_s", started)
-        return codec
+    def _train(self, parts: list[ingest.Part], m: dict[str, Any]) -> Codec:
+        return ingest.train_codec(parts, nbits=m["nbits"], settings=m["settings"], timings=self.last_timings)
 
-    def _bar(self, total: int, desc: str) -> tqdm:
-        disable = (not sys.stderr.isatty()) if self._progress is None else not self._progress
-        return tqdm(total=total, desc=desc, unit="doc", disable=disable, leave=False)
+    def _write_exact(self, folder: Path, parts: list[ingest.Part], desc: str) -> dict[str, Any]:
+        return ingest.write_segment(self.path, folder, parts, kind="exact", dim=self.dim, codec=None,
+                                    progress=self._progress, desc=desc, timings=self.last_timings)
 
-    def _write_exact(self, folder: Path, parts: list[_Part], desc: str) -> dict[str, Any]:
-        started = time.perf_counter()
-        writer = SegmentWriter(folder, kind="exact", dim=self.dim, num_docs=sum(p.num_docs for p in parts))
-        with self._bar(writer.expected_docs, desc) as bar:
-            for p in parts:
-                for nums, vecs in p.chunks():
-                    writer.add(nums, vecs)
-                    bar.update(len(nums))
-        entry = writer.finish()
-        storage.finish_dir(folder, self.path)
-        self._timed("write_exact_s", started)
-        return entry
-
-    def _write_plaid(self, folder: Path, parts: list[_Part], codec: Codec, desc: str) -> dict[str, Any]:
-        started = time.perf_counter()
-        writer = SegmentWriter(folder, kind="plaid", dim=self.dim, num_docs=sum(p.num_docs for p in parts),
-                               codec=codec)
-        with self._bar(writer.expected_docs, desc) as bar:
-            for p in parts:
-                for nums, payload in p.chunks(codec):
-                    if isinstance(payload, tuple):  # already compressed with this codec: copy as is
-                        writer.add_compressed(nums, *payload)
-                    else:
-                        writer.add(nums, payload)
-                    bar.update(len(nums))
-        entry = writer.finish()
-        storage.finish_dir(folder, self.path)
-        self._timed("write_plaid_s", started)
-        for phase, seconds in writer.timings.items():
-            self.last_timings[phase] = self.last_timings.get(phase, 0.0) + seconds
-        return entry
+    def _write_plaid(self, folder: Path, parts: list[ingest.Part], codec: Codec, desc: str) -> dict[str, Any]:
+        return ingest.write_segment(self.path, folder, parts, kind="plaid", dim=self.dim, codec=codec,
+                                    progress=self._progress, desc=desc, timings=self.last_timings)
 
     def delete(self, ids: str | Iterable[str], *, missing_ok: bool = False) -> int:
         """Delete documents by id; they disappear from search results at once. Returns how many were deleted.
@@ -491,7 +433,7 @@ class Index:
             found, nums = self._live_nums(ids, snap=snap)
             missing = sorted({x for x, f in zip(ids, found, strict=True) if not f})
             if missing and not missing_ok:
-                raise InputError(f"no document with id {_names(missing)} in the index; nothing was deleted")
+                raise InputError(f"no document with id {ingest.names(missing)} in the index; nothing was deleted")
             if nums.size == 0:
                 return 0
             m = dict(snap.manifest)
@@ -522,7 +464,7 @@ class Index:
             dead_nums = np.concatenate([s.doc_nums[~s.live] for s in snap.segments])
             do_recluster = snap.codec is not None and (recluster is True or (recluster == "auto" and _recluster_reason(snap)))
             gen = m["generation"] + 1
-            parts = [_SegPart(s, snap.codec) for s in snap.segments]
+            parts = [ingest.SegmentPart(s, snap.codec) for s in snap.segments]
             if snap.codec is None:
                 m["segments"] = [self._write_exact(storage.new_dir(self.path, "seg", gen), parts, "compacting")]
             else:
@@ -531,7 +473,7 @@ class Index:
                     codec = self._train(parts, m)
                     m["codec"] = codec.save(storage.new_dir(self.path, "codec", gen))
                     storage.fsync_dir(self.path / m["codec"]["dir"])
-                    parts = [_SegPart(s, snap.codec, recompress=True) for s in snap.segments]
+                    parts = [ingest.SegmentPart(s, snap.codec, recompress=True) for s in snap.segments]
                 m["segments"] = [self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, codec, "compacting")]
             m["segments"] = [e for e in m["segments"] if e["num_docs"]]  # everything deleted: no segment
             self._commit(m)
@@ -570,7 +512,7 @@ class Index:
         num_of = {int(p): int(n) for p, n in zip(pos[alive], nums[alive], strict=True)}
         missing = [x for i, x in enumerate(ids) if i not in num_of]
         if missing:
-            raise InputError(f"no document with id {_names(sorted(set(missing)))} in the index")
+            raise InputError(f"no document with id {ingest.names(sorted(set(missing)))} in the index")
         rows = self._docs.rows(list(num_of.values()), "id,text,metadata")
         out = [dict(zip(("id", "text", "metadata"), rows[num_of[i]], strict=True)) for i in range(len(ids))]
         return out[0] if single else out
@@ -737,62 +679,6 @@ class Index:
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-class _Source:
-    """Vectors of new documents, produced chunk by chunk (encoded text, or slices of given arrays)."""
-
-    def __init__(self, num_docs: int, produce: Callable[[int, int], list[np.ndarray]], chunk: int,
-                 lengths: np.ndarray | None):
-        self.num_docs, self.produce, self.chunk, self.lengths = num_docs, produce, chunk, lengths
-
-
-class _Part:
-    """Documents feeding a segment writer: their numbers, vectors chunk by chunk, and any document on demand."""
-
-    def __init__(self, nums: np.ndarray, source: _Source):
-        self.nums, self.source = nums, source
-        self.num_docs = len(nums)
-        self.lengths = source.lengths
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.lengths.sum())
-
-    def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
-        for lo in range(0, self.num_docs, self.source.chunk):
-            hi = min(lo + self.source.chunk, self.num_docs)
-            yield self.nums[lo:hi], self.source.produce(lo, hi)
-
-    def doc_vectors(self, docs: np.ndarray) -> np.ndarray:
-        """float32 vectors of some documents, concatenated (sources with known lengths only)."""
-        return np.concatenate([np.asarray(self.source.produce(int(d), int(d) + 1)[0], dtype=np.float32) for d in docs])
-
-
-class _SegPart(_Part):
-    """The live documents of a stored segment (decompressed when they must be recompressed or made exact)."""
-
-    def __init__(self, seg: Segment, codec: Codec | None, recompress: bool = False):
-        self.seg, self.codec, self.recompress = seg, codec, recompress
-        self.docs = np.flatnonzero(seg.live)
-        self.nums = seg.doc_nums[self.docs]
-        self.num_docs = len(self.docs)
-        self.lengths = seg.doclens[self.docs].astype(np.int64)
-
-    def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
-        step = DEFAULT_CHUNK_SIZE
-        for lo in range(0, self.num_docs, step):
-            docs = self.docs[lo:lo + step]
-            lens = self.seg.doclens[docs]
-            if self.seg.kind == "plaid" and codec is self.codec and not self.recompress:
-                rows, _ = self.seg.token_rows(docs)
-                yield self.nums[lo:lo + step], (lens, np.asarray(self.seg.codes[rows]), np.asarray(self.seg.residuals[rows]))
-                continue
-            V, _ = self.seg.vectors_of(docs, self.codec)
-            yield self.nums[lo:lo + step], np.split(V, np.cumsum(lens)[:-1])
-
-    def doc_vectors(self, docs: np.ndarray) -> np.ndarray:
-        return self.seg.vectors_of(self.docs[docs], self.codec)[0]
-
-
 def _recluster_reason(snap: _Snapshot) -> str | None:
     if snap.codec is None:
         return None
@@ -817,61 +703,6 @@ def _resolve_model(model: Any) -> Any:
 def _check_k(k: Any) -> None:
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
         raise InputError(f"k must be a positive integer, got {k!r}")
-
-
-def _names(items: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(repr(x) for x in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def _check_shape(v: Any, dim: int, where: str) -> int:
-    shape = getattr(v, "shape", None)
-    if shape is None:
-        shape = np.shape(v)
-    if len(shape) != 2 or shape[1] != dim:
-        raise InputError(f"{where} must be a [tokens, {dim}] array, got shape {list(shape)}")
-    if shape[0] == 0:
-        raise InputError(f"{where} is empty (a document needs at least one token vector)")
-    return int(shape[0])
-
-
-def _as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
-    """A validated float32 [tokens, dim] array."""
-    a = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
-    _check_shape(a, dim, where)
-    if not np.issubdtype(a.dtype, np.floating):
-        raise InputError(f"{where} must hold floats, got {a.dtype}")
-    a = np.asarray(a, dtype=np.float32)
-    # NaN/inf propagate into row sums: one pass over the data instead of an elementwise isfinite
-    if not np.isfinite(a.sum(axis=1)).all() and not np.isfinite(a).all():
-        raise InputError(f"{where} contains NaN or infinite values")
-    return a
-
-
-def _parse_documents(documents: Iterable[Any]) -> tuple[list[str | None], list[str], list[dict | None]]:
-    ids: list[str | None] = []
-    texts: list[str] = []
-    metas: list[dict | None] = []
-    for i, doc in enumerate(documents):
-        if isinstance(doc, str):
-            doc_id, text, meta = None, doc, None
-        elif isinstance(doc, dict):
-            unknown = set(doc) - {"id", "text", "metadata"}
-            if unknown:
-                raise InputError(f"document {i}: unknown field(s) {sorted(unknown)}; expected id, text, metadata")
-            doc_id, text, meta = doc.get("id"), doc.get("text"), doc.get("metadata")
-            if doc_id is not None and (not isinstance(doc_id, str) or not doc_id):
-                raise InputError(f"document {i}: id must be a non-empty string, got {doc_id!r}")
-            if meta is not None and not isinstance(meta, dict):
-                raise InputError(f"document {i}: metadata must be a dict, got {type(meta).__name__}")
-        else:
-            raise InputError(f"document {i} must be a string or a dict with id/text/metadata, got {type(doc).__name__}")
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"document {i}{f' (id {doc_id!r})' if doc_id else ''} has empty text")
-        ids.append(doc_id)
-        texts.append(text)
-        metas.append(meta)
-    return ids, texts, metas
 
 
 __all__ = ["Hit", "Index"]
