@@ -37,7 +37,17 @@ _LAZY = {
     "Hit": "jcolbert.index",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [  # in the order a reader meets them
+    "load_model",
+    "ColBERTModel",
+    "ModelConfig",
+    "colbert_score",
+    "maxsim",
+    "rerank",
+    "Index",
+    "Hit",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from jcolbert.index import Hit, Index
