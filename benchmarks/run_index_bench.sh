@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The index-engine comparison in one job (BENCHMARKS.md, "Index engine"): the peers and jcolbert on the same
+# vectors, one after the other, under the same conditions. Run from the repository root:
+#
+#   bash benchmarks/run_index_bench.sh            # SciFact: peers + jcolbert (sizes at nbits 1/2/4) + x20 scaling
+#
+# Needs ../shared/anchors set up (setup.sh, make_minilm_checkpoint.py, encode_reference.py -> $H/out/scifact.npz)
+# and colbert-ai's index of that npz (BUILD_COLBERTAI=1 builds it first: ~45+ min, most of it encoding twice).
+# Knobs: ANCHORS_HOME (H), OUT, NICE (default 10: the box is shared), SCALE (default 20, 0 to skip).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+H=${ANCHORS_HOME:-/tmp/jc-anchors}
+A=${ANCHORS:-../shared/anchors}
+D=${DATASET:-../shared/data/scifact}
+OUT=${OUT:-$H/out}
+NICE=${NICE:-10}
+SCALE=${SCALE:-20}
+EMB=$OUT/scifact.npz
+run() { echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg): $*" >&2; nice -n "$NICE" "$@"; }
+
+if [ "${BUILD_COLBERTAI:-0}" = 1 ]; then
+  run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" --dataset "$D" --emb "$EMB" \
+      --nbits 2 --out "$OUT/colbertai_full.json"
+fi
+# colbert-ai: search latency/quality on its index, in this job (its build figures come from colbertai_full.json)
+run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" --dataset "$D" --emb "$EMB" \
+    --nbits 2 --skip-build --out "$OUT/colbertai_search.json"
+# fast-plaid: build from the same vectors, search at its cheaper operating point (README: n_full_scores 256)
+run "$H/pylate/bin/python" "$A/fastplaid_bench.py" --emb "$EMB" --dataset "$D" --nbits 2 --n-full-scores 256 \
+    --out "$OUT/fastplaid_fs256.json"
+# jcolbert
+run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --sizes-nbits 1,4 \
+    --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search.json" --fastplaid "$OUT/fastplaid_fs256.json" \
+    --out "$OUT/jcolbert_index.json"
+if [ "$SCALE" -gt 1 ]; then
+  run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --scale "$SCALE" --max-queries 50 --no-exhaustive \
+      --out "$OUT/jcolbert_index_x$SCALE.json"
+fi
+echo "== $(date +%T) done: $OUT/jcolbert_index.json $OUT/jcolbert_index_x$SCALE.json" >&2
