@@ -32,6 +32,13 @@ run "$H/pylate/bin/python" "$A/fastplaid_bench.py" --emb "$EMB" --dataset "$D" -
 run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --sizes-nbits 1,4 \
     --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search.json" --fastplaid "$OUT/fastplaid_fs256.json" \
     --out "$OUT/jcolbert_index.json"
+# 2 threads again with OMP_WAIT_POLICY=PASSIVE for both peers (OpenMP threads sleep instead of spinning: on a
+# busy machine spinning costs more than the second thread gains)
+OMP_WAIT_POLICY=PASSIVE run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" \
+    --dataset "$D" --emb "$EMB" --nbits 2 --skip-build --threads 2 --out "$OUT/colbertai_search_passive.json"
+OMP_WAIT_POLICY=PASSIVE run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --skip-build \
+    --threads 2 --no-exhaustive --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search_passive.json" \
+    --out "$OUT/jcolbert_index_passive.json"
 if [ "$SCALE" -gt 1 ]; then
   run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --scale "$SCALE" --max-queries 50 --no-exhaustive \
       --out "$OUT/jcolbert_index_x$SCALE.json"

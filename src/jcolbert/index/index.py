@@ -12,6 +12,11 @@ layout and the crash-safety argument, plaid.py for search, codec.py for compress
 Concurrency: one writer at a time (a lock held for the duration of each change; a second writer gets
 IndexLockedError), any number of readers. Each search runs on the snapshot named by the manifest at the
 time it starts; an `Index` object notices other processes' commits by the manifest's file identity.
+
+Threads: search and build use numpy/BLAS and torch's int8 GEMM, which follow OMP_NUM_THREADS. One query is a
+few milliseconds of work, so a second thread gains little; on a busy machine OpenMP threads that spin while
+waiting can make it several times slower: set OMP_WAIT_POLICY=PASSIVE, or use one thread per process
+(BENCHMARKS.md, "Index engine", has both measurements).
 """
 
 from __future__ import annotations
