@@ -293,7 +293,8 @@ def main() -> None:
         _, exact_idx = exact_mod.exact_topk_cached(a.emb, k=100) if not a.limit else exact_mod.exact_topk(
             np.concatenate(data["docs"]), [len(d) for d in data["docs"]], data["queries"], k=100)
         exact_ids = data["doc_ids"]
-        exact_run = {q: [(data["doc_ids"][j], 0.0) for j in exact_idx[i][:10]] for i, q in enumerate(data["query_ids"])}
+        n_q = a.max_queries or len(data["query_ids"])  # the queries the searches below use
+        exact_run = {q: [(data["doc_ids"][j], 0.0) for j in exact_idx[i][:10]] for i, q in enumerate(data["query_ids"][:n_q])}
     else:
         n_q = a.max_queries or 50
         print(f"[bench_index] exact MaxSim over the x{a.scale} collection for {n_q} queries ...", file=sys.stderr)

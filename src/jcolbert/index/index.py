@@ -544,6 +544,8 @@ class Index:
             if not isinstance(q, str) or not q.strip():
                 raise InputError(f"query {i} must be a non-empty string, got {q!r}")
         _check_k(k)
+        if not queries:
+            return []
         Q = self.model.encode_queries(queries, batch_size=batch_size, show_progress=False)
         Q = np.asarray(Q.detach().cpu().numpy() if hasattr(Q, "detach") else Q, dtype=np.float32)
         out = self.search_embeddings(Q, k, filter, return_text=return_text, return_metadata=return_metadata, **knobs)
