@@ -149,6 +149,8 @@ def random_jina_model(dtype):
             if "LayerNorm" in name or "layernorm" in name:
                 p.fill_(1.0 if name.endswith("weight") else 0.0)
     projection = torch.nn.Linear(768, 128, bias=False)
+    with torch.no_grad():
+        projection.weight.normal_(0.0, 768**-0.5, generator=gen)  # same weights in every call
     cfg = ModelConfig(
         name_or_path="random jina-colbert-v1-en architecture",
         backbone="jinabert",
