@@ -5,8 +5,8 @@ PLAID answers a query in stages, each on fewer documents than the last:
 1. centroid scores ``cs = centroids @ Q.T`` (one GEMM, [C, query tokens]), shared by every segment;
 2. candidates: documents in the IVF cells of each query token's top-``ncells`` centroids;
 3. pruned approximate score: per candidate, sum over query tokens of the max of ``cs`` over the document's
-   codes whose centroid scores >= ``centroid_score_threshold`` for some query token (a few percent of the
-   tokens: only those are gathered); keep ``ndocs``;
+   codes whose centroid scores >= ``centroid_score_threshold`` for some query token; only those few percent
+   of the centroids are visited, through their IVF lists; keep ``ndocs``;
 4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``;
 5. exact MaxSim on their decompressed vectors, top k.
 
@@ -198,20 +198,23 @@ def _approx(seg: Segment, docs: np.ndarray, table: np.ndarray, nq: int) -> np.nd
     return G.max(axis=0).sum(axis=1, dtype=np.int32)
 
 
-def _approx_kept(seg: Segment, docs: np.ndarray, table: np.ndarray, keep: np.ndarray, nq: int) -> np.ndarray:
-    """The pruned score, sparse: only tokens whose centroid is kept (a few percent) are gathered and reduced.
-    Documents without any kept token get the all-sentinel score."""
-    rows, _ = seg.token_rows(docs)
-    codes = np.take(seg.codes, rows)
-    kept = np.flatnonzero(np.take(keep, codes))
-    out = np.full(len(docs), SENTINEL * nq, dtype=np.int32)
-    if kept.size == 0:
-        return out
-    doc_of = np.repeat(np.arange(len(docs)), seg.doclens[docs])[kept]
-    G = np.take(table, codes[kept].astype(np.intp)).view(np.int8).reshape(len(kept), nq)
-    first = np.flatnonzero(np.r_[True, doc_of[1:] != doc_of[:-1]])
-    out[doc_of[first]] = np.maximum.reduceat(G, first, axis=0).sum(axis=1, dtype=np.int32)
-    return out
+def _approx_kept(seg: Segment, cand: np.ndarray, keep_idx: np.ndarray, table: np.ndarray,
+                 nq: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pruned score of every candidate, walked from the IVF side: the lists of the kept centroids (a few
+    percent of them) give the (document, kept centroid) pairs directly, ~6x fewer than the candidates' tokens.
+    cand: bool mask over the segment's documents. Returns (documents with a kept centroid, int32 scores)."""
+    lo = seg.ivf_offsets[keep_idx]
+    lens = seg.ivf_offsets[keep_idx + 1] - lo
+    pos = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(lo - (np.cumsum(lens) - lens), lens)
+    docs = np.take(seg.ivf_docs, pos)
+    cents = np.repeat(keep_idx, lens)
+    inside = np.take(cand, docs)
+    docs, cents = docs[inside], cents[inside]
+    order = np.argsort(docs, kind="stable")  # radix sort for uint16 positions
+    docs, cents = docs[order], cents[order]
+    first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+    G = np.take(table, cents).view(np.int8).reshape(len(cents), nq)
+    return docs[first].astype(np.int64), np.maximum.reduceat(G, first, axis=0).sum(axis=1, dtype=np.int32)
 
 
 def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed: list[np.ndarray | None],
@@ -239,10 +242,11 @@ def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed
         mask &= seg.live
         if allowed[s] is not None:
             mask &= allowed[s]
-        cands.append(np.flatnonzero(mask))
+        cands.append(mask)
     clock("candidates")
-    first = Result.merge([(s, c, _approx_kept(seg, c, table, keep, nq))
-                          for s, (seg, c) in enumerate(zip(segments, cands, strict=True)) if len(c)], ndocs)
+    keep_idx = np.flatnonzero(keep)
+    first = Result.merge([(s, *_approx_kept(seg, c, keep_idx, table, nq))
+                          for s, (seg, c) in enumerate(zip(segments, cands, strict=True)) if c.any()], ndocs)
     clock("pruned")
     second = [(s, docs, _approx(seg, docs, table, nq)) for s, seg in enumerate(segments)
               if len(docs := first.of_segment(s))]
@@ -254,7 +258,7 @@ def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed
     out = Result.merge(final, k)
     clock("exact")
     if timings is not None:
-        timings["candidates_n"] = timings.get("candidates_n", 0) + sum(len(c) for c in cands)
+        timings["candidates_n"] = timings.get("candidates_n", 0) + sum(int(c.sum()) for c in cands)
     return out
 
 
