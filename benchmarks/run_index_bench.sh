@@ -22,18 +22,20 @@ if [ "${BUILD_COLBERTAI:-0}" = 1 ]; then
   run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" --dataset "$D" --emb "$EMB" \
       --nbits 2 --out "$OUT/colbertai_full.json"
 fi
-# colbert-ai: search latency/quality on its index, in this job (its build figures come from colbertai_full.json)
+# colbert-ai search (its build figures come from colbertai_full.json), then jcolbert right after, so both see
+# the same machine; then fast-plaid; then jcolbert's searches once more with both peers' JSONs for the ratios.
 run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" --dataset "$D" --emb "$EMB" \
     --nbits 2 --skip-build --out "$OUT/colbertai_search.json"
+run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --sizes-nbits 1,4 \
+    --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search.json" --out "$OUT/jcolbert_index.json"
 # fast-plaid: build from the same vectors, search at its cheaper operating point (README: n_full_scores 256)
 run "$H/pylate/bin/python" "$A/fastplaid_bench.py" --emb "$EMB" --dataset "$D" --nbits 2 --n-full-scores 256 \
     --out "$OUT/fastplaid_fs256.json"
-# jcolbert
-run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --sizes-nbits 1,4 \
+run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --skip-build --no-exhaustive \
     --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search.json" --fastplaid "$OUT/fastplaid_fs256.json" \
-    --out "$OUT/jcolbert_index.json"
-# 2 threads again with OMP_WAIT_POLICY=PASSIVE for both peers (OpenMP threads sleep instead of spinning: on a
-# busy machine spinning costs more than the second thread gains)
+    --out "$OUT/jcolbert_index_vs_fastplaid.json"
+# 2 threads again with OMP_WAIT_POLICY=PASSIVE for both PLAID engines (OpenMP threads sleep instead of spinning:
+# on a busy machine spinning costs more than the second thread gains)
 OMP_WAIT_POLICY=PASSIVE run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" \
     --dataset "$D" --emb "$EMB" --nbits 2 --skip-build --threads 2 --out "$OUT/colbertai_search_passive.json"
 OMP_WAIT_POLICY=PASSIVE run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --skip-build \
