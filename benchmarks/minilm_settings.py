@@ -38,6 +38,7 @@ GRID = [
     ("markers, q32 d256", {**MARKERS, "doc_maxlen": 256}, {"query_augmentation": False, "query_maxlen": 32}),
     ("markers + [MASK]-aug q32 d256", {**MARKERS, "doc_maxlen": 256}, {"query_augmentation": True, "query_maxlen": 32}),
     ("raw, q32 d512", {**NO_MARKERS, "doc_maxlen": 512}, {"query_augmentation": False, "query_maxlen": 32}),
+    ("raw, q64 d512", {**NO_MARKERS, "doc_maxlen": 512}, {"query_augmentation": False, "query_maxlen": 64}),
 ]
 
 

@@ -183,6 +183,11 @@ def test_minilm_encodes_real_text(minilm) -> None:
     assert ranked[0][0] == 1
     D = minilm.encode_documents(docs)
     assert all(torch.allclose(d.norm(dim=-1), torch.ones(len(d)), atol=1e-5) for d in D)
+    # No [MASK] augmentation (measured on SciFact): query rows after [SEP] are exact zeros.
+    Q = minilm.encode_queries(["which organelle makes ATP?"])
+    n = int(minilm.tokenize_queries(["which organelle makes ATP?"]).attention_mask.sum())
+    assert Q.shape == (1, c.query_maxlen, 384)
+    assert torch.allclose(Q[0, :n].norm(dim=-1), torch.ones(n), atol=1e-5) and not Q[0, n:].any()
 
 
 def test_bf16_agrees_with_fp32(minilm_available: bool, data_dir: Path) -> None:
