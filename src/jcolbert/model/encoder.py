@@ -158,7 +158,7 @@ class ColBERTModel:
         long_documents:  "truncate" (default) cuts text past the limit and counts it in `.n_truncated`
                          (also logged as a warning); "split" encodes overlapping windows of max_length
                          tokens and concatenates their vectors into that document's tensor.
-        window_overlap:  word pieces shared by consecutive windows (default max_length // 4).
+        window_overlap:  word pieces shared by consecutive windows (default: a quarter of a window).
         max_batch_tokens: cap on batch_size x longest length, so long documents go in smaller batches.
         """
         texts = check_texts(texts, "documents")
