@@ -172,6 +172,7 @@ def minilm(minilm_available: bool) -> jcolbert.ColBERTModel:
 def test_minilm_encodes_real_text(minilm) -> None:
     c = minilm.config
     assert (c.dim, c.projection, c.backbone) == (384, "identity", "bert")
+    assert c.name_or_path == "minilm"  # a built-in name, not a path
     docs = [
         "The mitochondria is the powerhouse of the cell, producing ATP through oxidative phosphorylation.",
         "The 2018 World Cup final was played in Moscow between France and Croatia.",

@@ -221,6 +221,30 @@ def test_config_round_trip_and_compatibility(tiny_bert_dir: Path, tiny_jina_dir:
         jcolbert.load_model({**stored, "backbone": "jinabert", "max_positions": 8192})
 
 
+def test_local_folder_is_recorded_by_absolute_path(
+    tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index records config.name_or_path and reloads from it, possibly from another working directory."""
+    folder = copy_folder(tiny_bert_dir, tmp_path / "models" / "tiny")
+    monkeypatch.chdir(tmp_path / "models")
+    model = jcolbert.load_model("./tiny")
+    assert model.config.name_or_path == str(folder.resolve())
+    assert Path(model.config.name_or_path).is_absolute()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = jcolbert.load_model(json.loads(json.dumps(model.config.to_dict())))
+    assert again.config == model.config
+    assert torch.equal(again.encode_queries(TEXTS), model.encode_queries(TEXTS))
+
+
+def test_hub_id_is_recorded_as_given(tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: str(tiny_bert_dir))
+    model = jcolbert.load_model("colbert-ir/colbertv2.0")
+    assert model.config.name_or_path == "colbert-ir/colbertv2.0"
+
+
 # -- PyLate folders ----------------------------------------------------------------------------------------
 def make_pylate(tiny_bert_dir: Path, dst: Path, query_prefix: str, document_prefix: str) -> Path:
     """The tiny ColBERTv2 checkpoint rewritten as a PyLate folder (Transformer at the root + 1_Dense)."""

@@ -48,18 +48,25 @@ HUB_PATTERNS = [
 
 
 # -- locating a checkpoint ----------------------------------------------------------------------------------
-def resolve(name_or_path: str | os.PathLike) -> Path:
-    """A local folder as is, otherwise a Hugging Face hub repo id downloaded with huggingface_hub."""
+def resolve(name_or_path: str | os.PathLike) -> tuple[Path, str]:
+    """(folder, name to record): a local folder and its absolute path, or a hub repo id (downloaded with
+    huggingface_hub) and the id as given.
+
+    A local folder is recorded by its resolved absolute path because an index stores the name and reloads the
+    model from it later, maybe from another working directory; a hub id is recorded as is (the cache path is
+    machine-specific, the id is not).
+    """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return path.resolve()
+        folder = path.resolve()
+        return folder, str(folder)
     name = str(name_or_path)
     if path.exists():
         raise CheckpointError(f"{name}: is a file, expected a checkpoint folder")
     looks_local = name.startswith((".", "/", "~")) or name.count("/") != 1 or os.sep != "/" and os.sep in name
     if looks_local:
         raise CheckpointError(f"{name}: no such checkpoint folder (and not a hub repo id like 'org/name')")
-    return download(name)
+    return download(name), name
 
 
 def download(repo_id: str) -> Path:
@@ -319,7 +326,7 @@ def load_model(
 
         parts = load_minilm_parts(overrides)
     else:
-        folder = resolve(name_or_path)
+        folder, name = resolve(name_or_path)
         fmt = detect_format(folder)
         loader = load_pylate_folder if fmt == "pylate" else load_colbert_folder
         parts = loader(folder, name, overrides)
