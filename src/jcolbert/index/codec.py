@@ -80,13 +80,13 @@ def spherical_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int) -> np.ndar
     Plain numpy on purpose: the many small problems of two-level clustering run faster single-threaded than
     through an OpenMP library whose threads spin when the machine is busy. Empty clusters are re-seeded with
     random points."""
-    from jcolbert.index.kernels import quantize_int8
+    from jcolbert.index.kernels import quantize_rows_int8
 
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if k >= len(x):
         return _normalize(x[:k].copy())
-    x8 = quantize_int8(x)[0]  # assignments in int8 (kernels.py): 5-8x faster GEMMs, same argmax to ~1e-3
+    x8 = quantize_rows_int8(x)  # assignments in int8 (kernels.py): 5-8x faster GEMMs, same argmax to ~1e-3
     c = _normalize(x[rng.choice(len(x), k, replace=False)].copy())
     for _ in range(niter):
         a = _argmax_ip8(x8, c)
@@ -113,9 +113,9 @@ def kmeans(x: np.ndarray, k: int, *, niter: int = 8, seed: int = 123) -> np.ndar
     rng = np.random.default_rng(seed)
     coarse_sample = x[rng.choice(n, min(n, 256 * k1), replace=False)]
     coarse = spherical_kmeans(coarse_sample, k1, niter=max(niter, 10), seed=seed)
-    from jcolbert.index.kernels import quantize_int8
+    from jcolbert.index.kernels import quantize_rows_int8
 
-    assign = _argmax_ip8(quantize_int8(x)[0], coarse)
+    assign = _argmax_ip8(quantize_rows_int8(x), coarse)
     sizes = np.bincount(assign, minlength=k1)
     share = _shares(sizes, k)
     order = np.argsort(assign, kind="stable")
@@ -305,7 +305,8 @@ class Codec:
         if residual not in ("quantile", "pq"):
             raise ValueError(f"residual must be 'quantile' or 'pq', got {residual!r}")
         rng = np.random.default_rng(seed)
-        sample = np.asarray(sample, dtype=np.float32)[rng.permutation(sample.shape[0])]
+        sample = np.asarray(sample, dtype=np.float32)
+        rng.shuffle(sample)  # in place: the sample is the largest array of a build
         heldout_n = int(min(0.05 * len(sample), 50_000)) if len(sample) >= 200 else len(sample)
         train = sample[heldout_n:] if heldout_n < len(sample) else sample
         heldout = sample[:heldout_n]

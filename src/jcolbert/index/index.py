@@ -368,7 +368,7 @@ class Index:
             self._docs.insert(nums, ids, texts, metas)  # invisible until the manifest names the segment
             m["next_doc_num"] = first + len(ids)
             gen = m["generation"] + 1
-            parts = [ingest.Part(nums, source)]
+            parts = [ingest.Part(nums, source, self.dim)]
             if snap.codec is not None:
                 entry = self._write_plaid(storage.new_dir(self.path, "seg", gen), parts, snap.codec, desc)
                 m["segments"] = [*m["segments"], entry]

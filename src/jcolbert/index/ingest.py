@@ -45,8 +45,8 @@ class Source:
 class Part:
     """Documents feeding a segment writer: their numbers, vectors chunk by chunk, and any document on demand."""
 
-    def __init__(self, nums: np.ndarray, source: Source):
-        self.nums, self.source = nums, source
+    def __init__(self, nums: np.ndarray, source: Source, dim: int):
+        self.nums, self.source, self.dim = nums, source, dim
         self.num_docs = len(nums)
         self.lengths = source.lengths
 
@@ -69,6 +69,7 @@ class SegmentPart(Part):
 
     def __init__(self, seg: Segment, codec: Codec | None, recompress: bool = False):
         self.seg, self.codec, self.recompress = seg, codec, recompress
+        self.dim = int(seg.vectors.shape[1]) if seg.kind == "exact" else codec.dim
         self.docs = np.flatnonzero(seg.live)
         self.nums = seg.doc_nums[self.docs]
         self.num_docs = len(self.docs)
@@ -104,13 +105,15 @@ def train_codec(parts: list[Part], *, nbits: int, settings: dict[str, Any], timi
     lens = np.concatenate([p.lengths for p in parts])
     order = np.random.default_rng(settings["seed"]).permutation(len(lens))
     take = np.sort(order[: int(np.searchsorted(np.cumsum(lens[order]), budget)) + 1])
-    sample, base = [], 0
+    sample = np.empty((int(lens[take].sum()), parts[0].dim), dtype=np.float32)  # filled in place: no copies
+    base, row = 0, 0
     for p in parts:
         mine = take[(take >= base) & (take < base + p.num_docs)] - base
-        if mine.size:
-            sample.append(p.doc_vectors(mine))
+        for i in range(0, len(mine), 256):
+            block = p.doc_vectors(mine[i:i + 256])
+            sample[row:row + len(block)] = block
+            row += len(block)
         base += p.num_docs
-    sample = np.concatenate(sample)
     _add_time(timings, "sample_s", started)
     started = time.perf_counter()
     codec = Codec.train(sample, nbits=nbits, num_centroids=k, niter=settings["kmeans_niters"], seed=settings["seed"],

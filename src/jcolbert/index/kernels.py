@@ -39,6 +39,14 @@ def quantize_int8(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray
     return np.rint(x / scale).astype(np.int8), scale.astype(np.float32)
 
 
+def quantize_rows_int8(x: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Per-row int8 quantization of a large [n, d] array, block by block (no full-size float temporaries)."""
+    out = np.empty(x.shape, dtype=np.int8)
+    for i in range(0, len(x), block):
+        out[i:i + block] = quantize_int8(np.asarray(x[i:i + block], dtype=np.float32))[0]
+    return out
+
+
 @dataclass
 class Prepared:
     """What the compressed-score stages need from a group of queries (each nq tokens, stacked as columns)."""
