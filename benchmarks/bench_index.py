@@ -91,6 +91,38 @@ def _rss_now_mb() -> float:
         return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
+class Materialized(Sequence):
+    """A collection stored as one memory-mapped float16 array + lengths (what --scale-cache writes)."""
+
+    def __init__(self, folder: Path):
+        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        lens = np.load(folder / "lens.npy")
+        self.offsets = np.concatenate([[0], np.cumsum(lens)])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        return self.vectors[self.offsets[j]:self.offsets[j + 1]]
+
+
+def materialize(scaled: Scaled, folder: Path) -> None:
+    """Write a Scaled collection once, so builds read vectors instead of generating them (timed apart)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lens = np.array([len(scaled[j]) for j in range(len(scaled))], dtype=np.int64)  # generation pass 1
+    out = np.lib.format.open_memmap(folder / "vectors.tmp.npy", mode="w+", dtype=np.float16,
+                                    shape=(int(lens.sum()), scaled.base[0].shape[1]))
+    row = 0
+    for j in range(len(scaled)):
+        v = scaled[j]
+        out[row:row + len(v)] = v
+        row += len(v)
+    out.flush()
+    del out
+    np.save(folder / "lens.npy", lens)
+    os.replace(folder / "vectors.tmp.npy", folder / "vectors.npy")
+
+
 def load(a) -> dict:
     _, exact = _anchors()
     e = exact.load_npz(a.emb)
@@ -105,6 +137,8 @@ def collection(a, data: dict) -> tuple[list[str], Sequence]:
     if a.scale > 1:
         scaled = Scaled(data["docs"], a.scale)
         ids = data["doc_ids"] + [f"syn{j}" for j in range(len(data["docs"]), len(scaled))]
+        if a.scale_cache:
+            return ids, Materialized(Path(a.scale_cache))
         return ids, scaled
     return data["doc_ids"], data["docs"]
 
@@ -204,6 +238,7 @@ def child_exact_scaled(a) -> dict:
 def spawn(a, mode: str, threads: int, **extra) -> dict:
     out = Path(a.work) / f"{mode}.t{threads}.{os.getpid()}.json"
     cmd = [sys.executable, __file__, "--child", mode, "--emb", a.emb, "--index", a.index, "--out", str(out),
+           "--scale-cache", a.scale_cache or "",
            "--threads", str(threads), "--nbits", str(a.nbits), "--k", str(a.k), "--limit", str(a.limit),
            "--scale", str(a.scale), "--max-queries", str(extra.get("max_queries", a.max_queries))]
     if a.knobs:
@@ -241,10 +276,13 @@ def main() -> None:
     ap.add_argument("--dataset", help="BEIR folder for nDCG@10 against qrels/test.tsv")
     ap.add_argument("--nbits", type=int, default=2)
     ap.add_argument("--sizes-nbits", default="", help="also build at these nbits for the size table, e.g. 1,4")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1,2", help="search thread counts")
+    ap.add_argument("--build-threads", type=int, default=2, help="threads of the build (anchors' setting: 2)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--limit", type=int, default=0, help="first N documents only")
     ap.add_argument("--scale", type=int, default=1, help="synthetic collection this many times larger")
+    ap.add_argument("--scale-cache", default="", help="folder holding the --scale collection as float16 .npy "
+                    "(written on first use, so build timings exclude generating synthetic documents)")
     ap.add_argument("--max-queries", type=int, default=0)
     ap.add_argument("--knobs", default="", help='JSON of search knobs, e.g. {"ndocs": 512}')
     ap.add_argument("--work", default=os.environ.get("JCOLBERT_BENCH_WORK", "/tmp/jcolbert-bench"))
@@ -270,19 +308,27 @@ def main() -> None:
 
     anchor_common, exact_mod = _anchors()
     data = load(a)
+    if a.scale > 1 and a.scale_cache and not (Path(a.scale_cache) / "vectors.npy").exists():
+        t = time.perf_counter()
+        print(f"[bench_index] writing the x{a.scale} collection to {a.scale_cache} ...", file=sys.stderr)
+        materialize(Scaled(data["docs"], a.scale), Path(a.scale_cache))
+        result_gen = round(time.perf_counter() - t, 1)
+    else:
+        result_gen = None
     qrels = anchor_common.load_qrels(os.path.join(a.dataset, "qrels", "test.tsv")) if a.dataset and a.scale == 1 else None
     result: dict = {"emb": a.emb, "limit": a.limit, "scale": a.scale, "nbits": a.nbits, "k": a.k,
                     "knobs": json.loads(a.knobs) if a.knobs else {}, "index": a.index,
-                    "machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}}
+                    "machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()},
+                    "scale_cache_written_s": result_gen}
     if not a.skip_build:
         print(f"[bench_index] building {tag} ...", file=sys.stderr)
-        result["build"] = spawn(a, "build", 2)
+        result["build"] = spawn(a, "build", a.build_threads)
     stats = json.loads(json.dumps(__import__("jcolbert.index", fromlist=["Index"]).Index.open(a.index).stats()))
     result["size"] = {k: stats[k] for k in ("documents", "tokens", "centroids", "bytes_on_disk", "bytes_per_token",
                                             "bytes_by_file")}
     for nb in [int(x) for x in a.sizes_nbits.split(",") if x]:
         b = argparse.Namespace(**{**vars(a), "nbits": nb, "index": a.index + f".sz{nb}"})
-        built = spawn(b, "build", 2)
+        built = spawn(b, "build", a.build_threads)
         result.setdefault("sizes_other_nbits", {})[nb] = {"bytes_per_token": built["stats"]["bytes_per_token"],
                                                           "bytes_on_disk": built["stats"]["bytes_on_disk"],
                                                           "build_s": built["build_s"]}
@@ -298,7 +344,13 @@ def main() -> None:
     else:
         n_q = a.max_queries or 50
         print(f"[bench_index] exact MaxSim over the x{a.scale} collection for {n_q} queries ...", file=sys.stderr)
-        ex = spawn(a, "exact_scaled", 2, max_queries=n_q)
+        cached = Path(a.scale_cache) / f"exact_top100_q{n_q}.json" if a.scale_cache else None
+        if cached is not None and cached.exists():
+            ex = json.loads(cached.read_text())
+        else:
+            ex = spawn(a, "exact_scaled", 2, max_queries=n_q)
+            if cached is not None:
+                cached.write_text(json.dumps(ex))
         ids_scaled = collection(a, data)[0]
         pos = {d: i for i, d in enumerate(ids_scaled)}
         exact_idx = np.array([[pos[d] for d, _ in ex["run"][q][:100]] for q in data["query_ids"][:n_q]])
