@@ -5,9 +5,10 @@ Layout of an index folder::
     manifest.json          the only mutable file; names every live array file with its size and crc32
     docs.sqlite            document ids, texts, metadata (see docstore.py)
     writer.lock            held by the one process that is changing the index
-    codec-<gen>/           centroids + residual buckets (codec.py), shared by all compressed segments
-    seg-<gen>/             one immutable segment: doclens, doc numbers, codes/residuals/IVF or exact vectors,
+    codec-<gen>-<rand>/    centroids + residual codebook (codec.py), shared by all compressed segments
+    seg-<gen>-<rand>/      one immutable segment: doclens, doc numbers, codes/residuals/IVF or exact vectors,
                            plus tombstone files del-<gen>.npy written when documents are deleted
+                           (<gen>: the generation of the commit that wrote it; <rand>: makes names unique)
 
 Why this shape: a commit only ever *adds* files, fsyncs them, then atomically replaces manifest.json (and
 fsyncs the folder). A crash before the replace leaves the old manifest naming only old, untouched files; a
