@@ -5,6 +5,7 @@ peak memory on an 8192-token document, bf16 vs fp32 agreement. Results go to BEN
     .venv/bin/python benchmarks/bench_encode.py jina      [--lengths 160 512 8192] [--dtypes float32 bfloat16]
     .venv/bin/python benchmarks/bench_encode.py memory                                 # peak RSS, one 8192-token doc
     .venv/bin/python benchmarks/bench_encode.py agreement                              # bf16 vs fp32 cosine
+    .venv/bin/python benchmarks/bench_encode.py load [--baseline-src DIR/src]           # load_model("minilm") time
     .venv/bin/python benchmarks/bench_encode.py all --out /tmp/jc-bench/encode.json
 
 Every measurement runs in a fresh child process with the same thread count (default 2, like the anchors).
@@ -292,6 +293,37 @@ def child_agreement(a: argparse.Namespace) -> None:
     print(json.dumps(rows))
 
 
+def child_load(a: argparse.Namespace) -> None:
+    """Wall time of a fresh process's `import jcolbert` + `load_model(name)` + encoding one short document.
+
+    Phases: interpreter start to torch imported, jcolbert.model imported, model loaded, first document encoded.
+    """
+    started = time.perf_counter()  # the interpreter itself is timed by the parent (process wall minus this)
+    import torch
+
+    torch.set_num_threads(a.threads)
+    t_torch = time.perf_counter()
+    import jcolbert.model
+
+    t_import = time.perf_counter()
+    model = jcolbert.model.load_model(a.checkpoint)
+    t_load = time.perf_counter()
+    model.encode_documents(["A first short document to encode."])
+    t_encode = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "torch_import_s": t_torch - started,
+                "jcolbert_import_s": t_import - t_torch,
+                "load_model_s": t_load - t_import,
+                "first_encode_s": t_encode - t_load,
+                "in_process_s": t_encode - started,
+                "transformers_imported": "transformers" in sys.modules,
+            }
+        )
+    )
+
+
 # -- parents --------------------------------------------------------------------------------------------------
 def compare(a: argparse.Namespace) -> dict:
     """jcolbert vs colbert-ai doc encoding on the anchors' MiniLM checkpoint, alternating engines per round (ABBA)."""
@@ -399,6 +431,40 @@ def agreement(a: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def load(a: argparse.Namespace) -> dict:
+    """load_model(--checkpoint, default "minilm") in fresh processes; with --baseline-src, alternated (ABBA) with
+    the same child run against another source tree (e.g. a `git worktree` of an older commit) via PYTHONPATH."""
+    variants = {"current": None}
+    if a.baseline_src:
+        variants = {"baseline": str(a.baseline_src), "current": None}
+    rounds = []
+    for r in range(a.rounds):
+        names = list(variants) if r % 2 == 0 else list(reversed(variants))
+        for name in names:
+            env = child_env(a.threads)
+            if variants[name]:
+                env["PYTHONPATH"] = variants[name]
+            args = [sys.executable, __file__, "_load", "--checkpoint", a.checkpoint or "minilm"]
+            args += ["--threads", str(a.threads)]
+            t = time.perf_counter()
+            out = subprocess.run(args, capture_output=True, text=True, env=env)
+            wall = time.perf_counter() - t
+            if out.returncode != 0:
+                sys.exit(f"child failed: {' '.join(args)}\n{out.stderr[-3000:]}")
+            row = {"variant": name, "process_wall_s": wall, **json.loads(out.stdout.strip().splitlines()[-1])}
+            row["loadavg"] = os.getloadavg()[0]
+            rounds.append(row)
+            print(json.dumps(row), flush=True)
+    summary = {
+        name: {
+            key: statistics.median(r[key] for r in rounds if r["variant"] == name)
+            for key in ("process_wall_s", "jcolbert_import_s", "load_model_s", "first_encode_s")
+        }
+        for name in variants
+    }
+    return {"checkpoint": a.checkpoint or "minilm", "rounds": rounds, "median": summary}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -408,11 +474,13 @@ def main() -> None:
             "jina",
             "memory",
             "agreement",
+            "load",
             "all",
             "_docs",
             "_jina_speed",
             "_memory",
             "_agreement",
+            "_load",
         ],
     )
     ap.add_argument("--threads", type=int, default=2)
@@ -423,6 +491,7 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     ap.add_argument("--min-seconds", type=float, default=20.0)
     ap.add_argument("--out", type=Path, help="write all results as JSON")
+    ap.add_argument("--baseline-src", type=Path, help="load: also time this source tree (PYTHONPATH), alternated")
     # child-only
     ap.add_argument("--engine", choices=["colbert-ai", "jcolbert"])
     ap.add_argument("--checkpoint")
@@ -436,11 +505,12 @@ def main() -> None:
         "_jina_speed": child_jina_speed,
         "_memory": child_memory,
         "_agreement": child_agreement,
+        "_load": child_load,
     }
     if a.what in children:
         children[a.what](a)
         return
-    steps = {"compare": compare, "jina": jina, "memory": memory, "agreement": agreement}
+    steps = {"compare": compare, "jina": jina, "memory": memory, "agreement": agreement, "load": load}
     chosen = list(steps) if a.what == "all" else [a.what]
     results = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -1,26 +1,36 @@
-"""BERT backbones (ColBERTv2's colbert-ir/colbertv2.0, PyLate BERT models, MiniLM) via transformers' BertModel.
+"""BERT backbones of ColBERT checkpoints (ColBERTv2's colbert-ir/colbertv2.0, PyLate BERT models) via transformers'
+BertModel.
 
-We let transformers own the architecture (absolute positions, GELU MLP, SDPA attention) and only own the
-loading: the checkpoint's keys are checked one by one against the model's, so a missing or mis-shaped weight is
-named instead of being silently re-initialised. A config that describes a JinaBERT model is refused here: it must
-go to jcolbert.model.jinabert (transformers would otherwise build a plain BERT with random position tables, the
-failure mode of the reference loader).
+transformers owns the architecture: the module is a BertModel built from the checkpoint's config.json and
+holding its weights. We own the loading: the checkpoint's keys are checked one by one against the model's, so a
+missing or mis-shaped weight is named instead of being silently re-initialised, and the model is built on the
+meta device and then given the checkpoint's tensors (no random initialisation thrown away, no copy).
+
+Running it: for the standard configuration (absolute positions, erf GELU, post-LN, encoder only: see
+leanbert.nonstandard) forward runs jcolbert.model.leanbert over this BertModel's own parameters (shared memory,
+q/k/v fused into one matrix whose row blocks ARE the BertModel's query/key/value weights). That is the same math
+as BertModel.forward in eval mode with fewer passes over memory, not another model; `reference_forward` runs
+BertModel.forward for comparison. Any other configuration runs BertModel.forward.
+
+A config that describes a JinaBERT model is refused here: it must go to jcolbert.model.jinabert (transformers
+would otherwise build a plain BERT with random position tables, the failure mode of the reference loader).
+
+transformers is imported only when a BERT checkpoint is loaded (importing it costs seconds).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from transformers import BertConfig, BertModel
 
 from jcolbert.errors import CheckpointError
 from jcolbert.model.jinabert import check_keys
+from jcolbert.model.leanbert import IGNORED, BertShape, LeanBert, nonstandard
 
-# Keys a BERT checkpoint may carry that the encoder does not use: the pooler, an MLM head, and the
-# position_ids buffer saved by transformers < 4.31 (colbertv2.0 was saved with 4.10).
-IGNORED = ("pooler.", "cls.", "embeddings.position_ids")
+if TYPE_CHECKING:
+    from transformers import BertConfig, BertModel
 
 
 def is_jinabert_config(hf: dict[str, Any]) -> bool:
@@ -37,18 +47,27 @@ def is_jinabert_config(hf: dict[str, Any]) -> bool:
 
 
 class BertBackbone(nn.Module):
-    """transformers BertModel without the pooler; forward returns last_hidden_state."""
+    """transformers BertModel without the pooler; forward returns last_hidden_state (see the module docstring)."""
 
-    def __init__(self, config: BertConfig) -> None:
+    def __init__(self, bert: BertModel, lean: LeanBert | None) -> None:
         super().__init__()
-        self.config = config
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.config = bert.config
+        self.bert = bert
+        self.lean = lean  # shares its parameters with self.bert; None for a non-standard configuration
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.lean is not None:
+            return self.lean(input_ids, attention_mask)
+        return self.reference_forward(input_ids, attention_mask)
+
+    def reference_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """transformers' own BertModel.forward on the same parameters."""
         return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
 def bert_config(hf: dict[str, Any], source: str) -> BertConfig:
+    from transformers import BertConfig
+
     if is_jinabert_config(hf):
         raise CheckpointError(f"{source}: describes a JinaBERT model; it must not be loaded as plain BERT")
     if hf.get("model_type", "bert") != "bert":
@@ -87,13 +106,35 @@ def legacy_layernorm_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return renamed
 
 
+def materialise_buffers(model: BertModel, source: str) -> None:
+    """BertModel's non-persistent buffers (not in any checkpoint) stay on the meta device after an assign-load;
+    give them their values (position ids 0..P-1, token types 0), and refuse any tensor still without data."""
+    emb = model.embeddings
+    n = model.config.max_position_embeddings
+    emb.position_ids = torch.arange(n).expand((1, -1))
+    emb.token_type_ids = torch.zeros((1, n), dtype=torch.long)
+    empty = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if empty:
+        raise CheckpointError(f"{source}: transformers' BertModel has tensors the checkpoint does not fill: {empty}")
+
+
 def from_checkpoint(
     state: dict[str, torch.Tensor], hf: dict[str, Any], source: str, prefix: str = "bert."
 ) -> BertBackbone:
     """A BertBackbone holding the checkpoint's backbone weights (prefix already stripped), every key checked."""
+    from transformers import BertModel
+
     state = legacy_layernorm_names(state)
-    model = BertBackbone(bert_config(hf, source))
-    expected = {k: tuple(v.shape) for k, v in model.bert.state_dict().items()}
+    config = bert_config(hf, source)
+    with torch.device("meta"):
+        model = BertModel(config, add_pooling_layer=False)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     check_keys(state, expected, source, prefix, ignored=IGNORED)
-    model.bert.load_state_dict({k: state[k].to(torch.float32) for k in expected}, strict=True)
-    return model.eval()
+    weights = {k: state[k].to(torch.float32) for k in expected}
+    lean = None
+    if not nonstandard(config.to_dict()):
+        lean = LeanBert.from_bert_state(weights, BertShape.from_hf(config.to_dict(), source))
+        weights = lean.bert_state()
+    model.load_state_dict(weights, strict=True, assign=True)
+    materialise_buffers(model, source)
+    return BertBackbone(model, lean).eval()

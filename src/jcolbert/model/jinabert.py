@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jcolbert.errors import CheckpointError
+from jcolbert.model.leanbert import Table
 
 
 @dataclass
@@ -83,13 +84,14 @@ class Embeddings(nn.Module):
 
     def __init__(self, cfg: JinaBertConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
-        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
+        self.word_embeddings = Table(cfg.vocab_size, cfg.hidden_size)
+        self.token_type_embeddings = Table(cfg.type_vocab_size, cfg.hidden_size)
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         # ColBERT never passes token types, so every token gets row 0.
-        return self.LayerNorm(self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0])
+        words = F.embedding(input_ids, self.word_embeddings.weight)
+        return self.LayerNorm(words + self.token_type_embeddings.weight[0])
 
 
 class AlibiBias:

@@ -21,6 +21,11 @@ all 5,183 documents) with benchmarks/minilm_settings.py (table in BENCHMARKS.md,
 MiniLM never saw ColBERT's marker tokens or [MASK] query padding, and both hurt. Without augmentation a query's
 rows after its [SEP] are exact zero vectors (they add nothing to MaxSim). doc_maxlen 256 encodes about 25% fewer
 tokens for 0.018 less nDCG: pass doc_maxlen=256 to load_model when speed matters more.
+
+The backbone is jcolbert.model.leanbert's LeanBert filled straight from the package's safetensors: the same
+function as transformers' BertModel on these weights (tests/test_model_bert.py checks it), without importing
+transformers, which took about 60% of load_model("minilm")'s time (model construction with a random
+initialisation that the weights then overwrite took most of the rest).
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ from typing import Any
 from torch import nn
 
 from jcolbert.errors import CheckpointError
-from jcolbert.model import bert
+from jcolbert.model.bert import legacy_layernorm_names
 from jcolbert.model.checkpoint import read_json, read_weights, split_state
 from jcolbert.model.config import ModelConfig
+from jcolbert.model.jinabert import check_keys
+from jcolbert.model.leanbert import IGNORED, BertShape, LeanBert, checkpoint_shapes
 from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
 
 NAME = "minilm"
@@ -71,9 +78,11 @@ def load_minilm_parts(
     folder = package_folder()
     hf = read_json(folder / "config.json")
     state, weights_file = read_weights(folder)
-    body, prefix = split_state(state, set())
-    backbone = bert.from_checkpoint(body, hf, str(weights_file), prefix)
-    hidden = backbone.config.hidden_size
+    body, prefix = split_state(legacy_layernorm_names(state), set())
+    shape = BertShape.from_hf(hf, str(folder / "config.json"))
+    check_keys(body, checkpoint_shapes(shape), str(weights_file), prefix, ignored=IGNORED)
+    backbone = LeanBert.from_bert_state(body, shape)
+    hidden = shape.hidden_size
     config = ModelConfig(
         name_or_path=NAME,
         backbone="bert",
@@ -81,7 +90,7 @@ def load_minilm_parts(
         dim=hidden,
         hidden_size=hidden,
         projection="identity",
-        max_positions=backbone.config.max_position_embeddings,
+        max_positions=shape.max_position_embeddings,
         **SETTINGS,
     ).with_overrides(**overrides)
     tokenizer = ColBERTTokenizer(load_wordpiece(folder), config)
