@@ -29,9 +29,31 @@ def test_prepared_centroid_scores_and_token_scores_match_float_math() -> None:
     prep = kernels.prepare(codec, Q[None])
     assert np.abs(prep.cs[:-1] - codec.centroids @ Q.T).max() < 0.01  # int8 query: ~0.001 typical
     assert prep.cs[-1].max() < -1e8  # the padding row
-    exact = (np.take(codec.centroids, codes, axis=0) + codec.decode_residuals(residuals)) @ Q.T  # [n, nq]
-    got = kernels.padded_scores(prep, codes.astype(np.intp)[None, :], codec.decode_residuals_int8(residuals))[0]
+    exact = codec.decompress(codes, residuals) @ Q.T  # [n, nq]: the unit-length reconstruction
+    R8 = codec.decode_residuals_int8(residuals)
+    inv = kernels.inverse_norms(codec, codes.astype(np.intp), R8)
+    raw = np.take(codec.centroids, codes, axis=0) + codec.decode_residuals(residuals)
+    assert np.abs(inv - 1 / np.linalg.norm(raw, axis=1)).max() < 0.01
+    assert np.abs(inv - 1).max() > 0.01  # reconstructions are not unit length: the normalisation does something
+    got = kernels.padded_scores(prep, codes.astype(np.intp)[None, :], R8, inv)[0]
     assert np.abs(got - exact).max() < 0.02 and np.abs(got - exact).mean() < 0.003
+
+
+def test_segment_memoises_inverse_norms_and_returns_the_same_values() -> None:
+    from jcolbert.index.segment import Segment
+
+    x = np.concatenate(make_docs(100, dim=32, seed=4))
+    codec = Codec.train(x, nbits=2, num_centroids=64, niter=4, seed=0)
+    codes, residuals = codec.compress(x)
+    seg = Segment(entry={"num_tokens": len(x)}, doc_nums=np.zeros(0), doclens=np.zeros(0), offsets=np.zeros(1),
+                  live=np.zeros(0, dtype=bool), codes=codes, residuals=residuals)
+    rows = np.array([5, 7, 5, 0, 9])
+    R8 = codec.decode_residuals_int8(residuals[rows])
+    first = seg.inverse_norms(rows, codes[rows].astype(np.intp), R8, codec)
+    assert np.isnan(seg._inv_norms).sum() == len(x) - 4
+    again = seg.inverse_norms(rows, codes[rows].astype(np.intp), np.zeros_like(R8), codec)  # memo, not R8
+    assert np.array_equal(first, again)
+    assert np.allclose(first, kernels.inverse_norms(codec, codes[rows].astype(np.intp), R8))
 
 
 def test_several_queries_prepared_together_equal_one_at_a_time() -> None:

@@ -104,7 +104,7 @@ def score_docs(seg: Segment, docs: np.ndarray, codec: Codec | None, Qs: np.ndarr
                prep: kernels.Prepared | None) -> np.ndarray:
     """MaxSim of documents of one segment for g queries Qs [g, nq, dim] -> float32 [g, docs].
 
-    Exact segments: float32 vectors as stored. Compressed segments: q.(c + r) in int8 (kernels.py)."""
+    Exact segments: float32 vectors as stored. Compressed segments: q.(c + r) / ||c + r|| in int8 (kernels.py)."""
     g, nq, dim = Qs.shape
     if len(docs) == 0:
         return np.zeros((g, 0), dtype=np.float32)
@@ -115,9 +115,10 @@ def score_docs(seg: Segment, docs: np.ndarray, codec: Codec | None, Qs: np.ndarr
         return M.reshape(g, nq, -1).sum(axis=1, dtype=np.float32)
     rows, pad = padded_rows(seg, docs)
     codes = np.take(seg.codes, rows).astype(np.intp)
-    codes[pad] = codec.num_centroids  # the -1e9 row: padding never wins a max
     R8 = codec.decode_residuals_int8(np.take(seg.residuals, rows.ravel(), axis=0))
-    best = kernels.padded_scores(prep, codes, R8).max(axis=0)  # [docs, g*nq]
+    inv = seg.inverse_norms(rows.ravel(), codes.ravel(), R8, codec)  # padding rows repeat row 0: harmless
+    codes[pad] = codec.num_centroids  # the -1e9 row: padding never wins a max
+    best = kernels.padded_scores(prep, codes, R8, inv).max(axis=0)  # [docs, g*nq]
     return best.reshape(len(docs), g, nq).sum(axis=2, dtype=np.float32).T
 
 

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jcolbert.index import storage
+from jcolbert.index import kernels, storage
 from jcolbert.index.codec import Assigner, Codec, code_dtype
 
 COMPRESS_BLOCK = 1 << 16  # tokens compressed per step (bounds the build's working memory)
@@ -55,6 +55,7 @@ class Segment:
     residuals: np.ndarray | None = None
     ivf_docs: np.ndarray | None = None
     ivf_offsets: np.ndarray | None = None
+    _inv_norms: np.ndarray | None = field(default=None, repr=False)  # float32 [tokens], NaN = not yet known
 
     @property
     def kind(self) -> str:
@@ -79,6 +80,20 @@ class Segment:
     @property
     def has_deletes(self) -> bool:
         return bool(self.entry.get("deleted"))
+
+    def inverse_norms(self, rows: np.ndarray, codes: np.ndarray, R8: np.ndarray, codec: Codec) -> np.ndarray:
+        """1/||c + r|| of token rows (kernels.inverse_norms), memoised: computed the first time a row is
+        scored, then a gather. The memo is process memory (4 bytes per stored token once all are visited),
+        never a file: the index stays at its bytes per token. Concurrent searches may both fill a row, with
+        the same value."""
+        if self._inv_norms is None:
+            self._inv_norms = np.full(self.num_tokens, np.nan, dtype=np.float32)
+        inv = np.take(self._inv_norms, rows)
+        miss = np.flatnonzero(np.isnan(inv))
+        if len(miss):
+            inv[miss] = kernels.inverse_norms(codec, codes[miss], R8[miss])
+            self._inv_norms[rows[miss]] = inv[miss]
+        return inv
 
     @classmethod
     def load(cls, root: Path, entry: dict[str, Any], *, verify: bool) -> Segment:
