@@ -180,9 +180,12 @@ class ColBERTModel:
         batches = list(self._buckets(units, batch_size, max_batch_tokens))
         for batch_units in self._progress(batches, show_progress, "documents"):
             batch = self.tokenizer.documents_from_pieces([u.pieces for u in batch_units])
-            vectors = self.embed(batch)
-            for row, unit in enumerate(batch_units):
-                parts[unit.doc].append(vectors[row][batch.keep_mask[row]])
+            # One boolean selection for the whole batch, then per-row views of its result: indexing each row
+            # separately cost ~4 ms a row on 2 threads (3-4% of MiniLM's encoding time at 300 tokens).
+            kept = self.embed(batch)[batch.keep_mask]
+            rows = torch.split(kept, batch.keep_mask.sum(1).tolist())
+            for unit, vectors in zip(batch_units, rows, strict=True):
+                parts[unit.doc].append(vectors)
         docs = [p[0] if len(p) == 1 else torch.cat(p) for p in parts]
         return EncodedDocuments(docs, n_truncated=n_truncated, n_windows=len(units))
 
