@@ -5,9 +5,9 @@
     index.search("a query", k=10)                              # [Hit(id, score, rank), ...]
 
 Small collections are stored exactly (float32) and searched exhaustively; once the collection reaches
-`exact_threshold` tokens the index trains its codec (k-means centroids + residual buckets) on the vectors it
+`exact_threshold` tokens the index trains its codec (k-means centroids + residual codebook) on the vectors it
 already holds and switches to compressed PLAID segments, transparently. See storage.py for the on-disk
-layout and the crash-safety argument, plaid.py for search, codec.py for compression.
+layout and the crash-safety argument, query.py and plaid.py for search, codec.py for compression.
 
 Concurrency: one writer at a time (a lock held for the duration of each change; a second writer gets
 IndexLockedError), any number of readers. Each search runs on the snapshot named by the manifest at the
@@ -27,31 +27,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jcolbert.errors import IndexFormatError, InputError
-from jcolbert.index import ingest, kernels, plaid, storage
+from jcolbert.index import ingest, query, storage
 from jcolbert.index.codec import Codec
 from jcolbert.index.docstore import DocStore
+from jcolbert.index.query import Hit
 from jcolbert.index.segment import Segment, write_deletes
 
 DEFAULT_EXACT_THRESHOLD = 32_768  # tokens; below this clustering is meaningless and exact search is cheap
-KNOBS = ("ncells", "centroid_score_threshold", "ndocs", "mode")
-
-
-@dataclass(slots=True)
-class Hit:
-    """One search result. `text` / `metadata` are filled only when asked for (return_text / return_metadata)."""
-
-    id: str
-    score: float
-    rank: int
-    text: str | None = None
-    metadata: dict[str, Any] | None = field(default=None)
 
 
 @dataclass
@@ -543,7 +532,7 @@ class Index:
         for i, q in enumerate(queries):
             if not isinstance(q, str) or not q.strip():
                 raise InputError(f"query {i} must be a non-empty string, got {q!r}")
-        _check_k(k)
+        query.check_k(k)
         if not queries:
             return []
         Q = self.model.encode_queries(queries, batch_size=batch_size, show_progress=False)
@@ -554,13 +543,8 @@ class Index:
     def search_embeddings(self, Q: Any, k: int = 10, filter: Any = None, *, return_text: bool = False,
                           return_metadata: bool = False, **knobs: Any) -> list[Hit] | list[list[Hit]]:
         """Search with query vectors: [query_tokens, dim] (one query -> list of Hit) or [n, query_tokens, dim]."""
-        _check_k(k)
-        for name in knobs:
-            if name not in KNOBS:
-                raise InputError(f"unknown search option {name!r}; known: {', '.join(KNOBS)}")
-        mode = knobs.pop("mode", "auto")
-        if mode not in ("auto", "plaid", "exact"):
-            raise InputError(f"mode must be 'auto', 'plaid' or 'exact', got {mode!r}")
+        query.check_k(k)
+        mode = query.check_knobs(knobs)
         Q = np.asarray(Q.detach().cpu().numpy() if hasattr(Q, "detach") else Q, dtype=np.float32)
         if Q.ndim not in (2, 3) or Q.shape[-1] != self.dim or Q.shape[-2] == 0:
             raise InputError(f"query vectors must be [query_tokens, {self.dim}] or [n, query_tokens, {self.dim}], "
@@ -571,87 +555,10 @@ class Index:
         if not np.isfinite(Q).all():
             raise InputError("query vectors contain NaN or infinite values")
         snap = self._current()
-        allowed = self._allowed(snap, filter)
-        if not snap.segments:
-            results = [plaid.Result.merge([], k) for _ in Q]
-        elif snap.codec is None or mode == "exact":
-            results = plaid.exhaustive(Q, snap.segments, snap.codec, self._per_seg(snap, allowed), k)
-        else:
-            results = []
-            for g in range(0, len(Q), 16):  # centroid scores of 16 queries per GEMM
-                prep = kernels.prepare(snap.codec, Q[g:g + 16])
-                results += [self._search_one(snap, Q[g + j], prep.query(j), k, allowed, knobs)
-                            for j in range(prep.n_queries)]
-        hits = self._to_hits(results, return_text, return_metadata)
+        allowed = query.allowed_masks(snap.segments, self._docs, filter)
+        results = query.run(snap.segments, snap.codec, Q, k, allowed, mode, knobs)
+        hits = query.to_hits(snap.segments, self._docs, results, return_text, return_metadata)
         return hits[0] if single else hits
-
-    @staticmethod
-    def _per_seg(snap: _Snapshot, allowed: list[np.ndarray] | None) -> list[np.ndarray | None]:
-        return allowed if allowed is not None else [None] * len(snap.segments)
-
-    def _search_one(self, snap: _Snapshot, Q: np.ndarray, prep: kernels.Prepared, k: int,
-                    allowed: list[np.ndarray] | None, knobs: dict[str, Any]) -> plaid.Result:
-        """PLAID for one query (the index has a codec), with the fallbacks that keep results exact in count."""
-        allowed_per_seg = self._per_seg(snap, allowed)
-        n_allowed = snap.num_live if allowed is None else sum(int((a & s.live).sum()) for a, s in zip(allowed, snap.segments, strict=True))
-        k_eff = min(k, n_allowed)
-        if k_eff == 0:
-            return plaid.Result.merge([], k)
-        defaults = plaid.Knobs.for_k(k)
-        kn = plaid.Knobs(int(knobs.get("ncells", defaults.ncells)),
-                         float(knobs.get("centroid_score_threshold", defaults.centroid_score_threshold)),
-                         int(knobs.get("ndocs", defaults.ndocs)))
-        if allowed is not None and n_allowed <= kn.ndocs:  # a narrow filter: score the allowed documents directly
-            docs = [np.flatnonzero(a & s.live) for a, s in zip(allowed, snap.segments, strict=True)]
-            return plaid.score_subset(Q, snap.segments, snap.codec, docs, k_eff)
-        res = plaid.plaid(prep, snap.segments, snap.codec, allowed_per_seg, k_eff, kn)
-        if len(res.pos) < k_eff:  # candidate generation found too few documents: fall back to exhaustive search
-            return plaid.exhaustive(Q[None], snap.segments, snap.codec, allowed_per_seg, k_eff)[0]
-        return res
-
-    def _allowed(self, snap: _Snapshot, filter: Any) -> list[np.ndarray] | None:
-        """Per-segment masks of the documents a filter admits (None: no filter)."""
-        if filter is None:
-            return None
-        if callable(filter):
-            nums = self._docs.match_predicate(filter)
-        elif isinstance(filter, dict):
-            for key, value in filter.items():
-                if not isinstance(value, str | int | float | bool) and value is not None:
-                    raise InputError(f"filter value for {key!r} must be a string, number, bool or None")
-            nums = self._docs.match_metadata(filter)
-        elif isinstance(filter, str):
-            raise InputError("filter must be a collection of ids, a dict of metadata values, or a callable; "
-                             "got a single string (wrap it in a list to filter by one id)")
-        else:
-            ids = list(filter)
-            if not all(isinstance(x, str) for x in ids):
-                raise InputError("an id filter must contain strings only")
-            _, nums = self._docs.nums_for_ids(ids)
-        masks = []
-        for seg in snap.segments:
-            mask = np.zeros(seg.num_docs, dtype=bool)
-            hit, pos = seg.positions_of(nums)
-            mask[pos] = True
-            masks.append(mask)
-        return masks
-
-    def _to_hits(self, results: list[plaid.Result], text: bool, metadata: bool) -> list[list[Hit]]:
-        snap = self._snap
-        nums_per = [np.array([snap.segments[s].doc_nums[p] for s, p in zip(r.seg, r.pos, strict=True)], dtype=np.int64)
-                    for r in results]
-        all_nums = np.unique(np.concatenate(nums_per)) if nums_per else np.zeros(0, np.int64)
-        fields = "id" + (",text" if text else "") + (",metadata" if metadata else "")
-        rows = self._docs.rows(all_nums, fields) if all_nums.size else {}
-        out = []
-        for r, nums in zip(results, nums_per, strict=True):
-            hits = []
-            for rank, (num, score) in enumerate(zip(nums, r.score, strict=True), 1):
-                row = rows[int(num)]
-                hits.append(Hit(row[0], float(score), rank, row[1] if text else None,
-                                (row[-1] or {}) if metadata else None))
-            out.append(hits)
-        return out
 
     # ------------------------------------------------------------------------------------------- stats
 
@@ -705,11 +612,6 @@ def _resolve_model(model: Any) -> Any:
     if not hasattr(model, "config") or not hasattr(model.config, "to_dict"):
         raise InputError(f"model must be a ColBERTModel or a model name/path, got {type(model).__name__}")
     return model
-
-
-def _check_k(k: Any) -> None:
-    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
-        raise InputError(f"k must be a positive integer, got {k!r}")
 
 
 __all__ = ["Hit", "Index"]

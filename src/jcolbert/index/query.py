@@ -1,0 +1,143 @@
+"""Answering a search on one snapshot: knob checks, filters, PLAID or exhaustive per query, hits.
+
+Free functions over a snapshot's segments and the document store, so `Index` keeps the life cycle (open,
+write, commit) and this module keeps the read path. Filters become per-segment document masks applied
+before top-k, so a filtered search still returns k hits when k documents pass it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from jcolbert.errors import InputError
+from jcolbert.index import kernels, plaid
+from jcolbert.index.codec import Codec
+from jcolbert.index.docstore import DocStore
+from jcolbert.index.segment import Segment
+
+KNOBS = ("ncells", "centroid_score_threshold", "ndocs", "mode")
+_PREPARE_GROUP = 16  # queries whose centroid scores share one GEMM
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result. `text` / `metadata` are filled only when asked for (return_text / return_metadata)."""
+
+    id: str
+    score: float
+    rank: int
+    text: str | None = None
+    metadata: dict[str, Any] | None = field(default=None)
+
+
+def check_k(k: Any) -> None:
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
+        raise InputError(f"k must be a positive integer, got {k!r}")
+
+
+def check_knobs(knobs: dict[str, Any]) -> str:
+    """Reject unknown options; pop and return the mode ("auto", "plaid" or "exact")."""
+    for name in knobs:
+        if name not in KNOBS:
+            raise InputError(f"unknown search option {name!r}; known: {', '.join(KNOBS)}")
+    mode = knobs.pop("mode", "auto")
+    if mode not in ("auto", "plaid", "exact"):
+        raise InputError(f"mode must be 'auto', 'plaid' or 'exact', got {mode!r}")
+    return mode
+
+
+def run(segments: list[Segment], codec: Codec | None, Q: np.ndarray, k: int, allowed: list[np.ndarray] | None,
+        mode: str, knobs: dict[str, Any]) -> list[plaid.Result]:
+    """Top-k of each query of Q [n, query_tokens, dim]: exhaustive without a codec or in exact mode, else PLAID."""
+    if not segments:
+        return [plaid.Result.merge([], k) for _ in Q]
+    if codec is None or mode == "exact":
+        return plaid.exhaustive(Q, segments, codec, _per_segment(segments, allowed), k)
+    results = []
+    for g in range(0, len(Q), _PREPARE_GROUP):
+        prep = kernels.prepare(codec, Q[g:g + _PREPARE_GROUP])
+        results += [_plaid_one(segments, codec, Q[g + j], prep.query(j), k, allowed, knobs)
+                    for j in range(prep.n_queries)]
+    return results
+
+
+def _per_segment(segments: list[Segment], allowed: list[np.ndarray] | None) -> list[np.ndarray | None]:
+    return allowed if allowed is not None else [None] * len(segments)
+
+
+def _plaid_one(segments: list[Segment], codec: Codec, Q: np.ndarray, prep: kernels.Prepared, k: int,
+               allowed: list[np.ndarray] | None, knobs: dict[str, Any]) -> plaid.Result:
+    """PLAID for one query, with the fallbacks that keep results exact in count."""
+    allowed_per_seg = _per_segment(segments, allowed)
+    if allowed is None:
+        n_allowed = sum(s.num_live for s in segments)
+    else:
+        n_allowed = sum(int((a & s.live).sum()) for a, s in zip(allowed, segments, strict=True))
+    k_eff = min(k, n_allowed)
+    if k_eff == 0:
+        return plaid.Result.merge([], k)
+    defaults = plaid.Knobs.for_k(k)
+    kn = plaid.Knobs(int(knobs.get("ncells", defaults.ncells)),
+                     float(knobs.get("centroid_score_threshold", defaults.centroid_score_threshold)),
+                     int(knobs.get("ndocs", defaults.ndocs)))
+    if allowed is not None and n_allowed <= kn.ndocs:  # a narrow filter: score the allowed documents directly
+        docs = [np.flatnonzero(a & s.live) for a, s in zip(allowed, segments, strict=True)]
+        return plaid.score_subset(Q, segments, codec, docs, k_eff)
+    res = plaid.plaid(prep, segments, codec, allowed_per_seg, k_eff, kn)
+    if len(res.pos) < k_eff:  # candidate generation found too few documents: fall back to exhaustive search
+        return plaid.exhaustive(Q[None], segments, codec, allowed_per_seg, k_eff)[0]
+    return res
+
+
+def allowed_masks(segments: list[Segment], docs: DocStore, filter: Any) -> list[np.ndarray] | None:
+    """Per-segment masks of the documents a filter admits (None: no filter).
+
+    filter: a collection of ids, a dict of metadata key == value pairs, or a callable(metadata) -> bool."""
+    if filter is None:
+        return None
+    if callable(filter):
+        nums = docs.match_predicate(filter)
+    elif isinstance(filter, dict):
+        for key, value in filter.items():
+            if not isinstance(value, str | int | float | bool) and value is not None:
+                raise InputError(f"filter value for {key!r} must be a string, number, bool or None")
+        nums = docs.match_metadata(filter)
+    elif isinstance(filter, str):
+        raise InputError("filter must be a collection of ids, a dict of metadata values, or a callable; "
+                         "got a single string (wrap it in a list to filter by one id)")
+    else:
+        ids = list(filter)
+        if not all(isinstance(x, str) for x in ids):
+            raise InputError("an id filter must contain strings only")
+        _, nums = docs.nums_for_ids(ids)
+    masks = []
+    for seg in segments:
+        mask = np.zeros(seg.num_docs, dtype=bool)
+        _, pos = seg.positions_of(nums)
+        mask[pos] = True
+        masks.append(mask)
+    return masks
+
+
+def to_hits(segments: list[Segment], docs: DocStore, results: list[plaid.Result], text: bool,
+            metadata: bool) -> list[list[Hit]]:
+    """Results (segment, position, score) -> Hits with ids (and text/metadata) from the document store.
+
+    segments must be those the results were computed on (the same snapshot)."""
+    nums_per = [np.array([segments[s].doc_nums[p] for s, p in zip(r.seg, r.pos, strict=True)], dtype=np.int64)
+                for r in results]
+    all_nums = np.unique(np.concatenate(nums_per)) if nums_per else np.zeros(0, np.int64)
+    fields = "id" + (",text" if text else "") + (",metadata" if metadata else "")
+    rows = docs.rows(all_nums, fields) if all_nums.size else {}
+    out = []
+    for r, nums in zip(results, nums_per, strict=True):
+        hits = []
+        for rank, (num, score) in enumerate(zip(nums, r.score, strict=True), 1):
+            row = rows[int(num)]
+            hits.append(Hit(row[0], float(score), rank, row[1] if text else None,
+                            (row[-1] or {}) if metadata else None))
+        out.append(hits)
+    return out
