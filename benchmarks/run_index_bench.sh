@@ -6,7 +6,8 @@
 #
 # Needs ../shared/anchors set up (setup.sh, make_minilm_checkpoint.py, encode_reference.py -> $H/out/scifact.npz)
 # and colbert-ai's index of that npz (BUILD_COLBERTAI=1 builds it first: ~45+ min, most of it encoding twice).
-# Knobs: ANCHORS_HOME (H), OUT, NICE (default 10: the box is shared), SCALE (default 20, 0 to skip).
+# Knobs: ANCHORS_HOME (H), OUT, NICE (default 10: the box is shared), SCALE (default 20, 0 to skip),
+# FASTPLAID (default 1; 0 reuses $OUT/fastplaid_fs256.json from an earlier run: its build takes ~20 min).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 H=${ANCHORS_HOME:-/tmp/jc-anchors}
@@ -29,7 +30,7 @@ run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_mini
 run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --sizes-nbits 1,4 \
     --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search.json" --out "$OUT/jcolbert_index.json"
 # fast-plaid: build from the same vectors, search at its cheaper operating point (README: n_full_scores 256)
-run "$H/pylate/bin/python" "$A/fastplaid_bench.py" --emb "$EMB" --dataset "$D" --nbits 2 --n-full-scores 256 \
+[ "${FASTPLAID:-1}" = 0 ] || run "$H/pylate/bin/python" "$A/fastplaid_bench.py" --emb "$EMB" --dataset "$D" --nbits 2 --n-full-scores 256 \
     --out "$OUT/fastplaid_fs256.json"
 run .venv/bin/python benchmarks/bench_index.py --emb "$EMB" --dataset "$D" --skip-build --no-exhaustive \
     --colbertai "$OUT/colbertai_full.json,$OUT/colbertai_search.json" --fastplaid "$OUT/fastplaid_fs256.json" \

@@ -66,6 +66,14 @@ def test_exact_mode_matches_decompressed_maxsim(tmp_path) -> None:
     plaid = index.search_embeddings(Q, k=10, ncells=4, centroid_score_threshold=-1.0, ndocs=1000)
     assert [h.id for h in exact] == [h.id for h in plaid]
     assert np.allclose([h.score for h in exact], [h.score for h in plaid], atol=1e-4)
+    # exact mode is MaxSim over codec.decompress() (unit-length reconstructions), to int8 precision
+    snap = index._current()
+    (seg,) = snap.segments
+    V = snap.codec.decompress(np.asarray(seg.codes), np.asarray(seg.residuals))
+    ids = index.ids()
+    dec = {ids[d]: float((Q @ V[seg.offsets[d]:seg.offsets[d + 1]].T).max(axis=1).sum()) for d in range(seg.num_docs)}
+    assert max(abs(h.score - dec[h.id]) for h in exact) < 0.01 * Q.shape[0]
+    assert [h.id for h in exact] == sorted(dec, key=dec.get, reverse=True)[:10]
     # the compressed scores stay close to the true ones
     ref = exact_scores(docs, Q)
     assert abs(exact[0].score - ref[int(exact[0].id)]) < 0.05 * Q.shape[0]
