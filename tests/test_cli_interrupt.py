@@ -54,8 +54,11 @@ def test_sigint_keeps_the_last_commit_and_rerun_continues(tmp_path, tiny_jina_di
     )
     idx = tmp_path / "idx"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # a shell that started the test run in the background leaves SIGINT ignored, and children inherit that:
+    # restore the default so the child's Python raises KeyboardInterrupt as it would under a terminal
     proc = subprocess.Popen(
-        _command(idx, docs, tiny_jina_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        _command(idx, docs, tiny_jina_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while _generation(idx) < 3 and proc.poll() is None and time.monotonic() < deadline:
