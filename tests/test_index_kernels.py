@@ -39,7 +39,8 @@ def test_prepared_centroid_scores_and_token_scores_match_float_math() -> None:
     assert np.abs(got - exact).max() < 0.02 and np.abs(got - exact).mean() < 0.003
 
 
-def test_segment_memoises_inverse_norms_and_returns_the_same_values() -> None:
+def test_segment_memoises_inverse_norms_and_returns_the_same_values(monkeypatch) -> None:
+    from jcolbert.index import segment
     from jcolbert.index.segment import Segment
 
     x = np.concatenate(make_docs(100, dim=32, seed=4))
@@ -49,11 +50,16 @@ def test_segment_memoises_inverse_norms_and_returns_the_same_values() -> None:
                   live=np.zeros(0, dtype=bool), codes=codes, residuals=residuals)
     rows = np.array([5, 7, 5, 0, 9])
     R8 = codec.decode_residuals_int8(residuals[rows])
+    monkeypatch.setattr(segment, "EAGER_NORM_TOKENS", 0)  # row by row, as for a large segment
     first = seg.inverse_norms(rows, codes[rows].astype(np.intp), R8, codec)
     assert np.isnan(seg._inv_norms).sum() == len(x) - 4
     again = seg.inverse_norms(rows, codes[rows].astype(np.intp), np.zeros_like(R8), codec)  # memo, not R8
     assert np.array_equal(first, again)
     assert np.allclose(first, kernels.inverse_norms(codec, codes[rows].astype(np.intp), R8))
+    monkeypatch.setattr(segment, "EAGER_NORM_TOKENS", len(x))  # small segment: all rows at the first call
+    seg._inv_norms = None
+    eager = seg.inverse_norms(rows, codes[rows].astype(np.intp), R8, codec)
+    assert not np.isnan(seg._inv_norms).any() and np.allclose(eager, first)
 
 
 def test_several_queries_prepared_together_equal_one_at_a_time() -> None:
