@@ -25,6 +25,13 @@ def test_collection_is_deterministic_and_holds_the_answers():
     assert len(ids) == len(docs)
     assert all(d["text"].startswith(d["id"]) and d["metadata"]["module"] for d in docs)
     assert len(stdlib_documents(20)) == 20 and stdlib_documents(20) == docs[:20]
+    # the same in another process, with other modules loaded: no object addresses or run-time state in the text
+    code = "import json; from jcolbert.quickstart import stdlib_documents; print(json.dumps(stdlib_documents(500)))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    import logging.handlers  # noqa: F401  (adds handlers to logging's state in this process only)
+
+    assert json.loads(other.stdout) == stdlib_documents(500)
+    assert not any(" at 0x" in d["text"] for d in docs)
 
 
 def test_quickstart_runs_and_shows_the_next_commands(tmp_path, tiny_jina_dir):

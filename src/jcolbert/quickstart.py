@@ -128,11 +128,25 @@ def _defined_here(obj: Any, module_name: str) -> bool:
     return owner == module_name or owner.startswith(module_name + ".") or owner == "_" + last
 
 
+class _Elided:
+    def __repr__(self) -> str:
+        return "..."
+
+
 def _signature(obj: Any) -> str:
+    """The call signature, with defaults whose repr names a live object (``<... at 0x7f...>``) shown as ``...``:
+    those reprs change from run to run (e.g. ``logging.shutdown``'s handler list), and the collection must not."""
     try:
-        return str(inspect.signature(obj))
+        sig = inspect.signature(obj)
     except (TypeError, ValueError):
         return ""
+    params = [
+        p.replace(default=_Elided())
+        if p.default is not p.empty and (" at 0x" in repr(p.default) or repr(p.default).startswith("<"))
+        else p
+        for p in sig.parameters.values()
+    ]
+    return str(sig.replace(parameters=params))
 
 
 def stdlib_documents(limit: int | None = DEFAULT_LIMIT) -> list[Document]:
