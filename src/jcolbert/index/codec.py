@@ -397,18 +397,9 @@ class Codec:
         return self._cached("_c8", lambda: quantize_rows(self.centroids)[0])
 
     @property
-    def centroids_padded(self) -> np.ndarray:
-        """float32 [C + 1, dim]: the stored (int8-rounded) centroids, plus a zero row for padding codes."""
-        def make() -> np.ndarray:
-            out = np.zeros((self.num_centroids + 1, self.dim), dtype=np.float32)
-            out[:-1] = self.centroids_i8.astype(np.float32) * self.centroid_scale
-            return out
-        return self._cached("_cpad", make)
-
-    @property
     def centroid_norms2(self) -> np.ndarray:
-        """float32 [C + 1]: squared lengths of centroids_padded."""
-        return self._cached("_cn2", lambda: np.einsum("ij,ij->i", self.centroids_padded, self.centroids_padded))
+        """float32 [C]: squared lengths of the centroids."""
+        return self._cached("_cn2", lambda: np.einsum("ij,ij->i", self.centroids, self.centroids))
 
     @property
     def centroid_scale(self) -> np.float32:

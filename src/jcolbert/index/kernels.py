@@ -105,10 +105,9 @@ def inverse_norms(codec, codes: np.ndarray, R8: np.ndarray) -> np.ndarray:
     quantization error. Normalising it costs no bytes and lifts recall@10 against exact MaxSim on SciFact by
     ~0.03 (0.847 -> 0.873 for exhaustive scoring of PQ-compressed vectors: benchmarks/codec_fidelity.py).
     It costs ~0.15 us per token, as much as the rest of the exact stage, so segments cache it (segment.py)."""
-    cents = codec.centroids_padded  # float32 [C + 1, dim], last row zero
     Rf = R8.astype(np.float32)
     Rf *= codec.residual_scale[None, :]
-    Cf = np.take(cents, codes, axis=0)
+    Cf = np.take(codec.centroids, codes, axis=0)
     Cf *= 2.0
     Cf += Rf
     n2 = np.einsum("ij,ij->i", Cf, Rf)
