@@ -56,10 +56,14 @@ def run(segments: list[Segment], codec: Codec | None, Q: np.ndarray, k: int, all
         return [plaid.Result.merge([], k) for _ in Q]
     if codec is None or mode == "exact":
         return plaid.exhaustive(Q, segments, codec, _per_segment(segments, allowed), k)
+    if allowed is None:
+        n_allowed = sum(s.num_live for s in segments)
+    else:
+        n_allowed = sum(int((a & s.live).sum()) for a, s in zip(allowed, segments, strict=True))
     results = []
     for g in range(0, len(Q), _PREPARE_GROUP):
         prep = kernels.prepare(codec, Q[g:g + _PREPARE_GROUP])
-        results += [_plaid_one(segments, codec, Q[g + j], prep.query(j), k, allowed, knobs)
+        results += [_plaid_one(segments, codec, Q[g + j], prep.query(j), k, allowed, n_allowed, knobs)
                     for j in range(prep.n_queries)]
     return results
 
@@ -69,13 +73,10 @@ def _per_segment(segments: list[Segment], allowed: list[np.ndarray] | None) -> l
 
 
 def _plaid_one(segments: list[Segment], codec: Codec, Q: np.ndarray, prep: kernels.Prepared, k: int,
-               allowed: list[np.ndarray] | None, knobs: dict[str, Any]) -> plaid.Result:
-    """PLAID for one query, with the fallbacks that keep results exact in count."""
+               allowed: list[np.ndarray] | None, n_allowed: int, knobs: dict[str, Any]) -> plaid.Result:
+    """PLAID for one query, with the fallbacks that keep results exact in count. n_allowed: live documents
+    the filter admits (all live documents without one), the same for every query of a call."""
     allowed_per_seg = _per_segment(segments, allowed)
-    if allowed is None:
-        n_allowed = sum(s.num_live for s in segments)
-    else:
-        n_allowed = sum(int((a & s.live).sum()) for a, s in zip(allowed, segments, strict=True))
     k_eff = min(k, n_allowed)
     if k_eff == 0:
         return plaid.Result.merge([], k)
