@@ -10,14 +10,8 @@
 # FASTPLAID (default 1; 0 reuses $OUT/fastplaid_fs256.json from an earlier run: its build takes ~20 min).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-H=${ANCHORS_HOME:-/tmp/jc-anchors}
-A=${ANCHORS:-../shared/anchors}
-D=${DATASET:-../shared/data/scifact}
-OUT=${OUT:-$H/out}
-NICE=${NICE:-10}
+source benchmarks/anchors_env.sh  # H, A, D, OUT, NICE, EMB, run
 SCALE=${SCALE:-20}
-EMB=$OUT/scifact.npz
-run() { echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg): $*" >&2; nice -n "$NICE" "$@"; }
 
 if [ "${BUILD_COLBERTAI:-0}" = 1 ]; then
   run "$H/colbertai/bin/python" "$A/colbertai_bench.py" --checkpoint "$H/ckpt_minilm" --dataset "$D" --emb "$EMB" \

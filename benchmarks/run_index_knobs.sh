@@ -3,13 +3,7 @@
 # Needs the indexes of run_index_bench.sh. Prints one JSON line per setting.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-H=${ANCHORS_HOME:-/tmp/jc-anchors}
-A=${ANCHORS:-../shared/anchors}
-D=${DATASET:-../shared/data/scifact}
-OUT=${OUT:-$H/out}
-NICE=${NICE:-10}
-EMB=$OUT/scifact.npz
-run() { echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg): $*" >&2; nice -n "$NICE" "$@"; }
+source benchmarks/anchors_env.sh  # H, A, D, OUT, NICE, EMB, run
 
 # name | jcolbert knobs | colbert-ai flags
 while IFS='|' read -r name knobs ca; do
