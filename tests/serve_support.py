@@ -4,6 +4,7 @@ under FastAPI's TestClient that is ready to answer, and a free loopback port."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,37 @@ def free_port() -> int:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+class Uvicorn:
+    """The app on uvicorn in a thread of this process, on a free loopback port."""
+
+    def __init__(self, paths, **config):
+        import uvicorn
+
+        from jcolbert.serve.app import create_app
+        from jcolbert.serve.config import ServeConfig
+
+        self.port = free_port()
+        app = create_app(ServeConfig(paths=tuple(paths), port=self.port, **config))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        import httpx
+
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become ready")
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(30)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from serve_support import DOCS, build_index, make_client
 
 pytest.importorskip("fastapi")
@@ -301,10 +302,10 @@ def test_broken_index_is_503_and_not_ready(tmp_path, minilm_available):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "manifest.json").write_text("{not json", encoding="utf-8")
     from fastapi.testclient import TestClient
-    from serve_support import wait_ready
 
     from jcolbert.serve.app import create_app
     from jcolbert.serve.config import ServeConfig
+    from serve_support import wait_ready
 
     with TestClient(create_app(ServeConfig(paths=(tmp_path,)))) as c:
         with pytest.raises(AssertionError, match="broken"):

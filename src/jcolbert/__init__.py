@@ -14,7 +14,8 @@ Three things to know::
     jcolbert.rerank(model, "query", ["doc a", "doc b"])          # [(index, score), ...] best first
 
 Subpackages: `model` (encoders), `index` (PLAID engine on disk), `search` (MaxSim scoring and
-reranking), `evaluate` (BEIR/TREC evaluation), `cli` (the `jcolbert` command), `compat`
+reranking), `evaluate` (BEIR/TREC evaluation), `serve` (`jcolbert serve`, the HTTP service, and `RemoteIndex`, its
+client), `cli` (the `jcolbert` command), `compat`
 (colbert-ai's Indexer/Searcher/Checkpoint API on top of jcolbert).
 """
 
@@ -35,6 +36,7 @@ _LAZY = {
     "rerank": "jcolbert.search",
     "Index": "jcolbert.index",
     "Hit": "jcolbert.index",
+    "RemoteIndex": "jcolbert.serve.client",
 }
 
 __all__ = [  # in the order a reader meets them
@@ -46,6 +48,7 @@ __all__ = [  # in the order a reader meets them
     "rerank",
     "Index",
     "Hit",
+    "RemoteIndex",
     "__version__",
 ]
 
@@ -53,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from jcolbert.index import Hit, Index
     from jcolbert.model import ColBERTModel, ModelConfig, load_model
     from jcolbert.search import colbert_score, maxsim, rerank
+    from jcolbert.serve.client import RemoteIndex
 
 
 def __getattr__(name: str):
