@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,9 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info (one line per request), warning.")] = "info",
 ) -> None:
     """Serve indexes over HTTP: search, add, delete, a web page at / and the API docs at /docs."""
+    # Several threads call into torch at once (encoder, searches, writer): OpenMP threads that spin while waiting
+    # starve them on a busy machine (BENCHMARKS.md, "Index engine"). Set before torch loads; an explicit setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import uvicorn
 
