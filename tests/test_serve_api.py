@@ -178,6 +178,8 @@ def test_limits_on_k_queries_characters_and_body(client):
     assert "3" in error(client.post("/v1/indexes/docs/search", json={"queries": ["a", "b", "c", "d"]}), 413, "too_large")
     error(client.post("/v1/indexes/docs/search", json={"query": "x" * 201}), 413, "too_large")
     error(client.post("/v1/indexes/docs/search", json={"query": "   "}), 422)
+    assert "explain" in error(client.post("/v1/indexes/docs/search", json={"queries": ["a", "b", "c"], "k": 40,
+                                                                          "explain": True}), 413, "too_large")
     big = {"query": "x", "filter": {"ids": ["a" * 100] * 12000}}
     assert "1048576" in error(client.post("/v1/indexes/docs/search", json=big), 413, "too_large")
 

@@ -40,6 +40,8 @@ def serve(
                                                     help="Queued writes per index before 429.")] = 64,
     max_inflight: Annotated[int, typer.Option(rich_help_panel=_LIMITS,
                                               help="Requests answered at once before 429.")] = 256,
+    max_explain: Annotated[int, typer.Option(rich_help_panel=_LIMITS, help="Hits explained per search request "
+                                             "(queries x k; each re-encodes its document).")] = 100,
     batch_wait_ms: Annotated[float, typer.Option(rich_help_panel=_TUNING, help="How long the query batcher "
                                                  "gathers concurrent queries into one encoder call (0: off).")] = 2.0,
     max_batch: Annotated[int, typer.Option(rich_help_panel=_TUNING, help="Most queries per encoder call.")] = 64,
@@ -64,7 +66,7 @@ def serve(
                        "pip install 'jcolbert[serve]'") from None
     limits = Limits(max_body_bytes=max_body_bytes, max_documents=max_documents, max_queries=max_queries, max_k=max_k,
                     max_query_chars=max_query_chars, timeout_s=timeout, max_pending_writes=max_pending_writes,
-                    max_inflight=max_inflight)
+                    max_inflight=max_inflight, max_explain=max_explain)
     extra = {"search_threads": search_threads} if search_threads is not None else {}
     config = ServeConfig(paths=tuple(paths), host=host, port=port, keys=ApiKeys.load(api_key_file),
                          public_read=public_read, insecure=insecure, model=model, limits=limits,

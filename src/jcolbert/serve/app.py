@@ -69,7 +69,7 @@ class Server:
         """The served index called name (opening it on a worker thread the first time); 404/503 otherwise."""
         if not self.ready.is_set():
             raise ServiceError(503, "not_ready", "the server is still opening its indexes; see /readyz")
-        served = self.registry._served.get(name)
+        served = self.registry.lookup(name)
         return served if served is not None else await self.run(self.registry.get, name)
 
     # -- life cycle --------------------------------------------------------------------------------------

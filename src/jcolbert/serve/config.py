@@ -28,10 +28,11 @@ class Limits:
     timeout_s: float = 30.0  # per request; a write must *start* within it (a started commit always finishes)
     max_pending_writes: int = 64  # queued write requests per index before 429
     max_inflight: int = 256  # requests being answered at once before 429
+    max_explain: int = 100  # hits explained per search request (queries x k): each re-encodes its document
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_documents", "max_queries", "max_k", "max_query_chars",
-                     "max_pending_writes", "max_inflight"):
+                     "max_pending_writes", "max_inflight", "max_explain"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(f"limit {name} must be a positive integer, got {value!r}")

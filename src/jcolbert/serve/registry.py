@@ -108,6 +108,10 @@ class Registry:
             self._served[name] = served
             return served
 
+    def lookup(self, name: str) -> ServedIndex | None:
+        """The served index called name if it is open already (no file access, no lock)."""
+        return self._served.get(name)
+
     def opened(self) -> list[ServedIndex]:
         return list(self._served.values())
 

@@ -71,6 +71,10 @@ async def search(name: str, body: SearchRequest, server=Depends(deps.read_access
     else:
         mats = [body.query_vectors] if body.query_vectors is not None else body.queries_vectors
         deps.check_count(len(mats), server.limits.max_queries, "queries")
+    n_queries = len(texts) if texts is not None else len(mats)
+    if body.explain and n_queries * body.k > server.limits.max_explain:
+        raise ServiceError(413, "too_large", f"explain: {n_queries} queries x k={body.k} hits to explain; this server "
+                           f"explains at most {server.limits.max_explain} per request")
     served = await server.index(name)
     single = body.query is not None or body.query_vectors is not None
     results = await server.deadline(_search(server, served, body, texts))
