@@ -28,6 +28,14 @@ class IndexLockedError(JColbertError):
     """Another process holds the index's writer lock."""
 
 
+class IndexReadOnlyError(JColbertError):
+    """A change asked of an index opened readonly=True, or one on read-only media / without write permission."""
+
+
+class NoSpaceError(JColbertError):
+    """The device holding an index ran out of space while a change was being written (nothing was committed)."""
+
+
 class ServiceError(JColbertError):
     """A request the HTTP server refused, or an error answer a client received: `status` is the HTTP status,
     `code` the machine-readable error code of the JSON body `{"error": {"code", "message"}}`."""
