@@ -130,8 +130,14 @@ def test_filters_by_metadata_and_by_ids(client):
     for spec in ({"ids": ["bread", "notes/tides.txt"]}, ["bread", "notes/tides.txt"]):
         r = client.post("/v1/indexes/docs/search", json={"query": "ocean", "k": 10, "filter": spec})
         assert [h["id"] for h in r.json()["hits"]] == ["notes/tides.txt", "bread"]
-    error(client.post("/v1/indexes/docs/search", json={"query": "x", "filter": {"topic": {"a": 1}}}), 400)
-    error(client.post("/v1/indexes/docs/search", json={"query": "x", "filter": {"ids": "bread"}}), 422)
+    r = client.post("/v1/indexes/docs/search", json={"query": "x", "k": 10, "filter": {"topic": ["food", "earth"]}})
+    assert {h["id"] for h in r.json()["hits"]} == {"bread", "volcano", "notes/tides.txt"}  # any of the values
+    r = client.post("/v1/indexes/docs/search", json={"query": "x", "k": 10, "filter": {"topic": "ir", "ids": ["bm25",
+                                                                                                         "cats"]}})
+    assert [h["id"] for h in r.json()["hits"]] == ["bm25"]  # ids and metadata together
+    assert "topic" in error(client.post("/v1/indexes/docs/search", json={"query": "x", "filter": {"topic": {"a": 1}}}),
+                            400, "bad_request")
+    error(client.post("/v1/indexes/docs/search", json={"query": "x", "filter": {"ids": [1, 2]}}), 400)
 
 
 def test_query_vectors_as_json_lists_and_base64(client):

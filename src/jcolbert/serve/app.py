@@ -26,7 +26,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jcolbert import __version__
-from jcolbert.errors import IndexFormatError, IndexLockedError, InputError, ServiceError
+from jcolbert.errors import (
+    IndexFormatError,
+    IndexLockedError,
+    IndexReadOnlyError,
+    InputError,
+    NoSpaceError,
+    ServiceError,
+)
 from jcolbert.serve.config import ServeConfig
 from jcolbert.serve.metrics import Metrics
 from jcolbert.serve.registry import Registry, ServedIndex
@@ -141,6 +148,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IndexLockedError)
     async def _locked(_: Request, exc: IndexLockedError) -> JSONResponse:
         return error_response(409, "index_locked", str(exc))
+
+    @app.exception_handler(IndexReadOnlyError)
+    async def _read_only(_: Request, exc: IndexReadOnlyError) -> JSONResponse:
+        return error_response(409, "index_read_only", str(exc))
+
+    @app.exception_handler(NoSpaceError)
+    async def _no_space(_: Request, exc: NoSpaceError) -> JSONResponse:
+        return error_response(503, "no_space", str(exc))
 
     @app.exception_handler(IndexFormatError)
     async def _format(_: Request, exc: IndexFormatError) -> JSONResponse:

@@ -52,11 +52,13 @@ class RemoteIndex:
     # ------------------------------------------------------------------------------------------- reading
 
     def search(self, query_or_queries: str | Sequence[str], k: int = 10, filter: Any = None, *,
-               return_text: bool = False, return_metadata: bool = False, **knobs: Any) -> list[Hit] | list[list[Hit]]:
+               return_text: bool = False, return_metadata: bool = False, batch_size: int = 32,
+               **knobs: Any) -> list[Hit] | list[list[Hit]]:
         """Top-k documents for a query (list of Hit) or for each of several queries (list of lists).
 
         filter: a dict of metadata key == value pairs, or a collection of ids (a callable cannot travel over
-        HTTP). knobs: ncells, centroid_score_threshold, ndocs, mode, as for Index.search."""
+        HTTP). knobs: ncells, centroid_score_threshold, ndocs, mode, as for Index.search. batch_size is accepted
+        for Index.search's signature; the server batches queries itself."""
         single = isinstance(query_or_queries, str)
         body: dict[str, Any] = {"k": k, "return_text": return_text, "return_metadata": return_metadata, **knobs}
         body["query" if single else "queries"] = query_or_queries if single else list(query_or_queries)
@@ -105,9 +107,10 @@ class RemoteIndex:
 
     # ------------------------------------------------------------------------------------------- writing
 
-    def add(self, documents: str | dict | Iterable[str | dict]) -> list[str]:
+    def add(self, documents: str | dict | Iterable[str | dict], *, batch_size: int = 32) -> list[str]:
         """Add documents (strings, or {"id", "text", "metadata"} dicts) in one commit; returns their ids.
-        The server limits documents per request (413 beyond it): send large collections in batches."""
+        The server limits documents per request (413 beyond it): send large collections in several calls.
+        batch_size is accepted for Index.add's signature; the server encodes with its own."""
         if isinstance(documents, str | dict):
             documents = [documents]
         docs = []

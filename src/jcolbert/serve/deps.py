@@ -60,30 +60,22 @@ def check_queries(server, texts: list[str], field: str) -> None:
 
 
 def library_filter(spec: dict[str, Any] | list[str] | None) -> Any:
-    """The request's `filter` as `Index.search` takes it: {"ids": [...]} (or a bare list) -> a list of ids;
-    any other object -> metadata key == value pairs (the index checks the values and names a bad one)."""
-    if spec is None:
-        return None
-    if isinstance(spec, list):
-        return spec
-    if set(spec) == {"ids"}:
-        ids = spec["ids"]
-        if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
-            raise ServiceError(422, "invalid_request", "filter.ids: must be a list of document ids (strings)")
-        return ids
-    return dict(spec)
+    """The request's `filter` as the library parses it (`jcolbert.index.filters`): a spec object
+    ({"lang": "en", "year": [2023, 2024], "ids": [...]}) or a bare list of ids. Checked here, before any
+    encoding; a bad clause is a 400 naming it."""
+    from jcolbert.index import filters
+
+    return filters.coerce(spec)
 
 
 # ----------------------------------------------------------------------------------------------- hits
 
 
-def hit_dict(hit: Any, text: bool, metadata: bool) -> dict[str, Any]:
-    """A Hit as the API answers it: id, score, rank, and text / metadata when asked for."""
-    out: dict[str, Any] = {"id": hit.id, "score": float(hit.score), "rank": int(hit.rank)}
-    if text:
-        out["text"] = hit.text
-    if metadata:
-        out["metadata"] = hit.metadata
+def hit_dict(hit: Any, text: bool) -> dict[str, Any]:
+    """A Hit as the API answers it (`Hit.to_dict`); text dropped when it was fetched only for an explanation."""
+    out = hit.to_dict()
+    if not text:
+        out.pop("text", None)
     return out
 
 

@@ -27,7 +27,6 @@ from jcolbert.serve.config import ServeConfig
 from jcolbert.serve.writer import IndexWriter
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -56,7 +55,7 @@ class Registry:
         self._explicit: dict[str, Path] = {}
         self.homes: list[Path] = []
         for p in config.paths:
-            if (p / MANIFEST).is_file():
+            if _is_index(p):
                 self._explicit.setdefault(p.resolve().name, p)
             else:
                 self.homes.append(p)
@@ -72,7 +71,7 @@ class Registry:
         found = dict(self._explicit)
         for home in self.homes:
             for child in sorted(home.iterdir()) if home.is_dir() else ():
-                if child.is_dir() and NAME_RE.match(child.name) and (child / MANIFEST).is_file():
+                if child.is_dir() and NAME_RE.match(child.name) and _is_index(child):
                     found.setdefault(child.name, child)
         return sorted(found)
 
@@ -82,7 +81,7 @@ class Registry:
         if not NAME_RE.match(name):
             return None
         for home in self.homes:
-            if (home / name / MANIFEST).is_file():
+            if _is_index(home / name):
                 return home / name
         return None
 
@@ -206,6 +205,12 @@ class Registry:
             m.batcher.close()
 
 
+def _is_index(path: Path) -> bool:
+    from jcolbert.index import Index
+
+    return Index.exists(path)
+
+
 def _recorded_model(path: Path) -> dict[str, Any] | None:
     """The model settings an index recorded (None: an index of precomputed vectors).
 
@@ -213,7 +218,7 @@ def _recorded_model(path: Path) -> dict[str, Any] | None:
     same model share one loaded copy."""
     from jcolbert.index import storage
 
-    return storage.read_manifest(path).get("model")
+    return storage.read_manifest(path).model
 
 
 __all__ = ["NAME_RE", "Registry", "ServedIndex", "ServedModel"]

@@ -99,7 +99,7 @@ async def _search(server, served, body: SearchRequest, texts: list[str] | None) 
     want_text = body.return_text or body.explain
     hits = await server.run(served.reader.search_embeddings, Q, body.k, filt, return_text=want_text,
                             return_metadata=body.return_metadata, **body.knobs())
-    out = [[deps.hit_dict(h, body.return_text, body.return_metadata) for h in per_query] for per_query in hits]
+    out = [[deps.hit_dict(h, body.return_text) for h in per_query] for per_query in hits]
     if body.explain:
         await server.run(_explain_all, served, texts, Q, hits, out)
     return out

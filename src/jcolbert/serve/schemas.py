@@ -229,4 +229,30 @@ class EncodeResponse(BaseModel):
     vectors: list[list[list[float]]] | list[EncodedArray]
 
 
-__all__ = [name for name in dir() if name[0].isupper()]
+__all__ = [
+    "AddRequest",
+    "AddResponse",
+    "CompactRequest",
+    "CompactResponse",
+    "CreateIndexRequest",
+    "DeleteRequest",
+    "DeleteResponse",
+    "DocumentIn",
+    "DocumentOut",
+    "EncodeRequest",
+    "EncodeResponse",
+    "EncodedArray",
+    "ErrorBody",
+    "ErrorResponse",
+    "ExplanationOut",
+    "Filter",
+    "HitOut",
+    "HitsOut",
+    "RerankRequest",
+    "RerankResponse",
+    "RerankResult",
+    "SearchRequest",
+    "SearchResponse",
+    "TokenMatchOut",
+    "Vectors",
+]
