@@ -31,7 +31,7 @@ def _pair(i: int) -> list[dict]:
     return [{"id": f"p{i}a", "text": text}, {"id": f"p{i}b", "text": text}]
 
 
-@pytest.mark.parametrize("storage", ["exact", "compressed"])
+@pytest.mark.parametrize("storage", ["exact", pytest.param("compressed", marks=pytest.mark.slow)])
 def test_searches_see_whole_commits_while_a_writer_adds_deletes_and_compacts(tmp_path, minilm_available, storage):
     extra = {"exact_threshold": 150} if storage == "compressed" else {}
     build_index(tmp_path / "live", DOCS, **extra)
