@@ -32,18 +32,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from jcolbert.errors import (
-    CheckpointError,
-    DatasetError,
-    DownloadError,
-    HubUnavailableError,
-    IndexFormatError,
-    IndexLockedError,
-    InputError,
-    JColbertError,
-    MissingExtraError,
-    UsageError,
-)
+from jcolbert import errors as _errors
+
+globals().update({name: getattr(_errors, name) for name in _errors.__all__})  # every exception class
 
 __version__ = "0.1.0"
 
@@ -68,20 +59,12 @@ __all__ = [  # in the order a reader meets them
     "rerank",
     "Index",
     "Hit",
-    "JColbertError",
-    "InputError",
-    "DatasetError",
-    "UsageError",
-    "CheckpointError",
-    "HubUnavailableError",
-    "IndexFormatError",
-    "IndexLockedError",
-    "DownloadError",
-    "MissingExtraError",
+    *_errors.__all__,
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from jcolbert.errors import *  # noqa: F403  (the exception classes, set above at run time)
     from jcolbert.index import Hit, Index
     from jcolbert.model import ColBERTModel, ModelConfig, load_model
     from jcolbert.scoring import colbert_score, maxsim, rerank

@@ -75,15 +75,5 @@ def require_extra(module: str, extra: str, purpose: str):
         raise MissingExtraError(extra, purpose, module.split(".")[0]) from exc
 
 
-__all__ = [
-    "CheckpointError",
-    "DatasetError",
-    "DownloadError",
-    "HubUnavailableError",
-    "IndexFormatError",
-    "IndexLockedError",
-    "InputError",
-    "JColbertError",
-    "MissingExtraError",
-    "UsageError",
-]
+# Every exception class above, whoever adds one: `jcolbert` exports them all.
+__all__ = sorted(n for n, o in list(globals().items()) if isinstance(o, type) and issubclass(o, Exception))

@@ -171,11 +171,48 @@ def load_model(name: str, **overrides: Any) -> ColBERTModel:
     find it again when searched from another working directory.
     """
     import jcolbert
+    from jcolbert.errors import CheckpointError
 
     local = Path(name).expanduser()
     if name != OFFLINE_MODEL and local.is_dir():
         name = str(local.resolve())
-    return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
+    except CheckpointError as exc:
+        if _looks_like_offline_model(name) and not local.exists():
+            raise CheckpointError(f"{exc} (did you mean --model {OFFLINE_MODEL}?)") from exc
+        raise
+
+
+def _looks_like_offline_model(name: str) -> bool:
+    """``MiniLM``, ``mini-lm``, ``all-MiniLM-L6-v2``: names a user may type for the offline model."""
+    flat = "".join(c for c in name.lower() if c.isalnum())
+    return name != OFFLINE_MODEL and "minilm" in flat and "/" not in name
+
+
+def command_name() -> str:
+    """How to type the `jcolbert` command here: ``jcolbert`` when the PATH finds this installation's,
+    else its path (relative when under the working directory, e.g. ``.venv/bin/jcolbert``)."""
+    import os
+    import shutil
+
+    script = Path(sys.executable).parent / "jcolbert"
+    if not script.exists():
+        return "jcolbert"
+    found = shutil.which("jcolbert")
+    if found and Path(found).resolve() == script.resolve():
+        return "jcolbert"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return os.fspath(script)
+
+
+def activation_hint(command: str) -> str:
+    """The line that says how to get plain `jcolbert`, when `command` is a path."""
+    if command == "jcolbert":
+        return ""
+    return f"(to type just `jcolbert`: source {Path(command).parent / 'activate'})"
 
 
 @contextmanager

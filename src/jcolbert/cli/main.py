@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 from jcolbert import __version__
 from jcolbert.cli import encode_cmd, index_cmds, quickstart_cmd, search_cmds
-from jcolbert.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, error_line
+from jcolbert.cli.common import DEFAULT_MODEL, EXIT_ERROR, EXIT_INTERRUPTED, error_line
 from jcolbert.errors import JColbertError
 
 
@@ -108,8 +108,10 @@ app = typer.Typer(
     cls=_OneLineErrors,
     help=(
         "Late-interaction (ColBERT) retrieval: index your files, search them, rerank, evaluate.\n\n"
-        "Start with `jcolbert quickstart`, then: `jcolbert index my_index docs.jsonl`, "
-        '`jcolbert search my_index "your question"`.'
+        "Start with `jcolbert quickstart`, then index and search your own files: "
+        '`jcolbert index my_index docs.jsonl --model minilm`, `jcolbert search my_index "your question"` '
+        f"(minilm is a small model that works offline; without --model, a new index uses {DEFAULT_MODEL} "
+        "from the Hugging Face hub)."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -44,9 +44,9 @@ from jcolbert.evaluate.runs import Run
 from jcolbert.evaluate.stages import COLBERT_MODES, INDEX_MODES, Job, Log, bm25_stage, colbert_stage
 
 MODES: tuple[str, ...] = ("plaid", "exact", "bm25", "rerank")
-METRICS_NOTE = (
-    "scoring with ranx: its first use in a Python environment compiles its metric code with numba "
-    "(about a minute on 2 CPU cores; cached for later runs)"
+METRICS_NOTE = (  # measured: 15-25 s for 8 documents on 2 busy cores; most of it is not cached between runs
+    "scoring with ranx: it first compiles its metric code with numba, 10-40 s in every new process "
+    "whatever the collection's size"
 )
 
 
