@@ -37,14 +37,14 @@ def test_cli_stemmer_option_runs_and_is_recorded(tmp_path):
     """`--bm25-stemmer english` crashed inside bm25s (a one-word stemmer handed a list of words)."""
     _write_beir(tmp_path / "beir")
     cli = CliRunner()
-    for option, recorded in (("english", "english"), ("none", None)):
+    for option, recorded, said in (("english", "english", "english stemming"), ("none", None, "no stemming")):
         out = tmp_path / f"out-{option}"
         args = ["evaluate", str(tmp_path / "beir"), "--mode", "bm25", "--bm25-stemmer", option, "--out", str(out)]
         result = cli.invoke(app, args)
         assert result.exit_code == 0, result.stderr
         settings = json.loads((out / "results.json").read_text())["settings"]
         assert settings["bm25"]["stemmer"] == recorded
-        assert f"{option} stemming" in result.stderr
+        assert f"BM25: indexing 8 documents ({said})" in result.stderr
     assert inspect.signature(evaluate_command).parameters["bm25_stemmer"].default == "english"
 
 
