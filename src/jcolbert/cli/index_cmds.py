@@ -34,7 +34,9 @@ IndexPath = Annotated[Path, typer.Argument(help="The index folder.", show_defaul
 
 def index_exists(path: Path) -> bool:
     """Whether ``path`` holds a jcolbert index (its manifest), as opposed to nothing or an empty folder."""
-    return (path / "manifest.json").is_file()
+    from jcolbert.index import Index
+
+    return Index.exists(path)
 
 
 def open_index(path: Path) -> Any:
@@ -42,7 +44,9 @@ def open_index(path: Path) -> Any:
     from jcolbert import Index
 
     if not index_exists(path):
-        raise UsageError(f"{path} is not a jcolbert index (no manifest.json there)")
+        from jcolbert.index.manifest import MANIFEST
+
+        raise UsageError(f"{path} is not a jcolbert index (no {MANIFEST} there)")
     return Index.open(path, progress=False)
 
 
@@ -127,36 +131,29 @@ def index(
         out.note(
             f"{len(present)} of {scan.count} documents are already in the index; adding the other {todo}"
         )
-    encoder = idx.model if todo else None  # loading a model for nothing to add would only cost time
     added = truncated = 0
-    timings = {"encode": 0.0, "index": 0.0}
+    timings: dict[str, float] = {}
     try:
         with out.progress("indexing", total=todo) as advance, quiet_truncation_log():
-            pending = (d for d in read_documents(inputs, options) if d["id"] not in present)
-            for batch in batched(pending, batch_size):
-                t0 = time.perf_counter()
-                vectors, n_truncated = encode_in_chunks(
-                    encoder, [d["text"] for d in batch], advance, long_documents=long_documents
-                )
-                t1 = time.perf_counter()
-                idx.add_embeddings(
-                    [d["id"] for d in batch],
-                    vectors,
-                    texts=[d["text"] for d in batch],
-                    metadata=[d["metadata"] or None for d in batch],
-                )
-                timings["encode"] += t1 - t0
-                timings["index"] += time.perf_counter() - t1
-                truncated += n_truncated
-                added += len(batch)
+            pending = (
+                {"id": d["id"], "text": d["text"], "metadata": d["metadata"] or None}
+                for d in read_documents(inputs, options)
+                if d["id"] not in present
+            )
+            if todo:  # loading a model for nothing to add would only cost time
+                idx.add(pending, long_documents=long_documents, progress=progress_to(advance),
+                        commit_every=batch_size)  # fmt: skip
+                added, truncated = idx.last_add["documents"], idx.last_add["truncated"]
+                timings = dict(idx.last_timings)
     except KeyboardInterrupt:
+        kept = _stats(idx).get("documents", "?")
         out.result(
-            f"interrupted: {index_path} keeps the {len(present) + added} documents committed so far "
-            f"({todo - added} of this input not yet added); run the same command again to continue"
+            f"interrupted: {index_path} keeps the {kept} documents committed so far; "
+            "run the same command again to continue"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if truncated and encoder is not None:
-        out.note(truncation_note(truncated, added, encoder.config))
+    if truncated:
+        out.note(truncation_note(truncated, added, idx.model.config))
 
     stats = _stats(idx)
     summary = {
@@ -171,8 +168,8 @@ def index(
         },
         "truncated": truncated,
         "seconds": round(time.perf_counter() - started, 3),
-        "seconds_encoding": round(timings["encode"], 3),
-        "seconds_indexing": round(timings["index"], 3),
+        "seconds_encoding": round(timings.get("encode_s", 0.0), 3),
+        "seconds_indexing": round(timings.get("total_s", 0.0) - timings.get("encode_s", 0.0), 3),
         "stats": stats,
     }
     if json_out:
@@ -232,23 +229,15 @@ def check_same_texts(idx: Any, index_path: Path, documents: Iterable[dict[str, A
         )
 
 
-def encode_in_chunks(encoder: Any, texts: list[str], advance: Callable[[int], None], *,
-                     long_documents: str = "truncate", chunk: int = 64) -> tuple[list[Any], int]:  # fmt: skip
-    """Encode ``texts`` in chunks of similar length (little padding), calling ``advance`` after each one so
-    the progress bar moves per encoded batch, not per commit. Returns (vectors in input order, truncated)."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors: list[Any] = [None] * len(texts)
-    truncated = 0
-    for lo in range(0, len(order), chunk):
-        part = order[lo : lo + chunk]
-        encoded = encoder.encode_documents(
-            [texts[i] for i in part], long_documents=long_documents, show_progress=False
-        )
-        for i, v in zip(part, encoded, strict=True):
-            vectors[i] = v
-        truncated += getattr(encoded, "n_truncated", 0)
-        advance(len(part))
-    return vectors, truncated
+def progress_to(advance: Callable[[int], None]) -> Callable[[int, int | None], None]:
+    """`Index.add`'s ``progress(done, total)`` (after each encoder call) as steps of a progress bar."""
+    shown = [0]
+
+    def progress(done: int, total: int | None) -> None:
+        advance(done - shown[0])
+        shown[0] = done
+
+    return progress
 
 
 def truncation_note(truncated: int, added: int, config: Any) -> str:
