@@ -201,8 +201,8 @@ def test_a_build_in_one_command_needs_no_recluster(tmp_path, minilm_available):
     from jcolbert.cli.quickstart import stdlib_documents
 
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in stdlib_documents(400)), encoding="utf-8")
-    ok("index", tmp_path / "idx", docs, "--model", "minilm", "--batch-size", "100", "-q")
+    docs.write_text("".join(json.dumps(d) + "\n" for d in stdlib_documents(900)), encoding="utf-8")
+    ok("index", tmp_path / "idx", docs, "--model", "minilm", "--batch-size", "300", "-q")
     info = json.loads(ok("info", tmp_path / "idx", "--json").stdout)
-    assert info["mode"] == "plaid" and info["documents"] == 400
+    assert info["mode"] == "plaid" and info["documents"] == 900
     assert info["recluster_recommended"] is False, info["recluster_reason"]
