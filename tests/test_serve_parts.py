@@ -216,8 +216,8 @@ def test_writer_started_job_finishes_and_reports_even_past_the_deadline():
 def test_maxsim_argmax_is_maxsim():
     import torch
 
-    from jcolbert.search import maxsim
-    from jcolbert.search.explain import maxsim_argmax
+    from jcolbert.scoring import maxsim
+    from jcolbert.scoring.explain import maxsim_argmax
 
     rng = np.random.default_rng(0)
     Q = rng.standard_normal((7, 16)).astype(np.float32)
@@ -229,8 +229,8 @@ def test_maxsim_argmax_is_maxsim():
 
 def test_explain_matches_the_encoder_and_maxsim(minilm_available):
     import jcolbert
-    from jcolbert.search import maxsim
-    from jcolbert.search.explain import document_tokens, explain
+    from jcolbert.scoring import maxsim
+    from jcolbert.scoring.explain import document_tokens, explain
 
     model = jcolbert.load_model("minilm")
     text = "Ocean tides are caused by the gravitational pull of the moon, and the sun!"

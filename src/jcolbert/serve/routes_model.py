@@ -65,7 +65,7 @@ async def rerank(body: RerankRequest, server=Depends(deps.read_access)) -> Any:
 def _maxsim(model, Q: np.ndarray, texts: list[str]) -> list[float]:
     import torch
 
-    from jcolbert.search import maxsim
+    from jcolbert.scoring import maxsim
 
     D = model.encode_documents(texts, show_progress=False)
     return maxsim(torch.from_numpy(np.ascontiguousarray(Q)), D).tolist()

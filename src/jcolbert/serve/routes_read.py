@@ -108,7 +108,7 @@ async def _search(server, served, body: SearchRequest, texts: list[str] | None) 
 def _explain_all(served, texts: list[str] | None, Q: np.ndarray, hits: list[list[Any]],
                  out: list[list[dict[str, Any]]]) -> None:
     """Fill each hit's `explanation` (needs the index's model and the document's stored text)."""
-    from jcolbert.search.explain import explain
+    from jcolbert.scoring.explain import explain
 
     if served.model is None:
         raise ServiceError(400, "bad_request", f"explain re-encodes documents, and index {served.name!r} has no model")
