@@ -28,6 +28,9 @@ from jcolbert.cli.common import (
 from jcolbert.documents import ReadOptions, batched, read_documents, scan_documents
 
 IndexPath = Annotated[Path, typer.Argument(help="The index folder.", show_default=False)]
+WaitOption = Annotated[
+    float, typer.Option("--wait", help="Seconds to wait while another process changes the index.", min=0)
+]
 
 
 def index_exists(path: Path) -> bool:
@@ -35,13 +38,13 @@ def index_exists(path: Path) -> bool:
     return (path / "manifest.json").is_file()
 
 
-def open_index(path: Path) -> Any:
+def open_index(path: Path, wait: float = 0.0) -> Any:
     """Open an existing index for the CLI: our own progress bars replace the engine's."""
     from jcolbert import Index
 
     if not index_exists(path):
         raise CliError(f"{path} is not a jcolbert index (no manifest.json there)")
-    return Index.open(path, progress=False)
+    return Index.open(path, progress=False, lock_timeout=wait)
 
 
 def index(
@@ -89,6 +92,7 @@ def index(
     batch_size: Annotated[
         int, typer.Option(help="Documents per commit (what a Ctrl-C can lose).", min=1)
     ] = 1000,
+    wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -116,7 +120,7 @@ def index(
             out.note(
                 f"{index_path} exists: adding with its own model and settings (--model/--doc-maxlen ignored)"
             )
-        idx = open_index(index_path)
+        idx = open_index(index_path, wait)
         created = False
     else:
         if index_path.is_dir() and any(index_path.iterdir()):
@@ -126,7 +130,7 @@ def index(
         name = model or DEFAULT_MODEL
         out.note(f"loading model {name}")
         encoder = load_model(name, doc_maxlen=doc_maxlen)
-        idx = Index.create(index_path, model=encoder, nbits=nbits, progress=False)
+        idx = Index.create(index_path, model=encoder, nbits=nbits, progress=False, lock_timeout=wait)
         created = True
 
     present = set(idx.ids()).intersection(scan.ids)
@@ -227,6 +231,7 @@ def delete(
         list[str] | None, typer.Argument(help="Document ids to delete.", show_default=False)
     ] = None,
     ids_file: Annotated[Path | None, typer.Option("--ids-file", help="A file with one id per line.")] = None,
+    wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -238,7 +243,7 @@ def delete(
         wanted += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not wanted:
         raise CliError("no ids given: pass ids as arguments or --ids-file FILE")
-    idx = open_index(index_path)
+    idx = open_index(index_path, wait)
     found = set(idx.ids()).intersection(wanted)
     missing = [i for i in wanted if i not in found]
     if found:
@@ -253,11 +258,13 @@ def delete(
         )
 
 
-def compact(index_path: IndexPath, json_out: JsonOption = False, quiet: QuietOption = False) -> None:
+def compact(
+    index_path: IndexPath, wait: WaitOption = 0.0, json_out: JsonOption = False, quiet: QuietOption = False
+) -> None:
     """Rewrite the index without deleted documents (and re-cluster when it has outgrown its centroids)."""
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
-    idx = open_index(index_path)
+    idx = open_index(index_path, wait)
     before = _stats(idx)
     out.note(f"compacting {index_path}")
     done = idx.compact()

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from jcolbert import __version__
-from jcolbert.cli import encode_cmd, index_cmds, quickstart_cmd, search_cmds
+from jcolbert.cli import encode_cmd, index_cmds, quickstart_cmd, search_cmds, verify_cmd
 from jcolbert.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, error_line
 from jcolbert.errors import JColbertError
 
@@ -81,6 +81,7 @@ index_cmds.register(app)
 search_cmds.register(app)
 encode_cmd.register(app)
 quickstart_cmd.register(app)
+verify_cmd.register(app)
 
 
 def _register_evaluate() -> None:
