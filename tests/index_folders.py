@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,19 @@ def make_outside(root: Path) -> Path:
 def copy_index(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+def make_format_1(path) -> None:
+    """Turn a folder into what jcolbert wrote before format 3: no manifest checksum or docstore uid, a store
+    in WAL mode without row checks (the same layout main's index code produced)."""
+    doc = json.loads((path / "manifest.json").read_text())
+    for key in ("checksum", "docstore"):
+        doc.pop(key)
+    doc["format_version"] = 1
+    (path / "manifest.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+    con = sqlite3.connect(path / "docs.sqlite")
+    for statement in ("ALTER TABLE docs DROP COLUMN idcheck", "ALTER TABLE docs DROP COLUMN rowcheck",
+                      "DROP TABLE meta", "PRAGMA journal_mode=WAL"):
+        con.execute(statement)
+    con.commit()
+    con.close()

@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from index_folders import build_index, copy_index, edit_manifest, results
+from index_folders import build_index, copy_index, edit_manifest, make_format_1, results
 from jcolbert.cli.main import app
 from jcolbert.errors import IndexFormatError, InputError
 from jcolbert.index import Index
@@ -184,3 +184,23 @@ def test_verify_checks_everything_and_the_cli_reports_it(work, base) -> None:
     (seg / "residuals.npy").write_bytes(bytes(data))
     result = runner.invoke(app, ["verify", str(work)])
     assert result.exit_code == 1 and "residuals.npy fails its checksum" in result.output
+
+
+# ----------------------------------------------------------------------------------------------- older folders
+
+
+def test_an_index_of_format_1_is_read_and_upgraded_by_its_next_writer(work, base) -> None:
+    make_format_1(work)
+    index = Index.open(work)
+    assert index.stats()["format_version"] == 1 and results(index) == base[1]
+    report = verify(work)
+    assert not report["ok"] and report["problems"] == [] and "no row checks" in report["repairable"][0]
+    index.delete(["d1"])  # the first change gives the store its checks and the manifest its checksum
+    again = Index.open(work)
+    assert again.stats()["format_version"] == 3 and verify(work)["ok"] and "d1" not in again
+    con = sqlite3.connect(work / "docs.sqlite")
+    con.execute("UPDATE docs SET text = 'changed' WHERE id = 'd40'")
+    con.commit()
+    con.close()
+    with pytest.raises(IndexFormatError, match="fails its check"):
+        Index.open(work).get("d40")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from index_folders import build_index, copy_index, results
+from index_folders import build_index, copy_index, make_format_1, results
 from jcolbert.errors import IndexReadOnlyError, NoSpaceError
 from jcolbert.index import Index, storage
 from test_index_data import make_docs
@@ -100,6 +100,8 @@ def test_disk_full_on_a_real_tmpfs(base) -> None:
 def test_read_only_media_on_a_real_mount(base) -> None:
     with tmpfs("20m") as where:
         path = copy_index(base[0], where / "idx")
+        legacy = copy_index(base[0], where / "legacy")
+        make_format_1(legacy)  # a store in WAL mode: reading it read-only needs the immutable open
         ro = subprocess.run(["mount", "-o", "remount,ro", str(where)], capture_output=True)
         assert ro.returncode == 0, ro.stderr
         assert not os.access(path, os.W_OK)
@@ -110,6 +112,7 @@ def test_read_only_media_on_a_real_mount(base) -> None:
                 index.add_embeddings(None, make_docs(1, dim=DIM))
             assert "\n" not in str(err.value)
         assert sorted(p.name for p in path.iterdir()) == sorted(p.name for p in base[0].iterdir())
+        assert results(Index.open(legacy, readonly=True)) == base[1] == results(Index.open(legacy))
 
 
 # ----------------------------------------------------------------------------------------------- injected faults

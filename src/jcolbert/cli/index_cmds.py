@@ -123,7 +123,9 @@ def index(
         idx = open_index(index_path, wait)
         created = False
     else:
-        if index_path.is_dir() and any(index_path.iterdir()):
+        from jcolbert.index.folder import creation_remains
+
+        if index_path.is_dir() and any(index_path.iterdir()) and not creation_remains(index_path):
             raise CliError(
                 f"{index_path} is a folder with other files in it, not an index; choose a new path"
             )

@@ -255,6 +255,10 @@ class Index:
                 folder.collect_garbage(self.path, snap.manifest)
                 self._docs.delete_from(snap.manifest.next_doc_num)
                 txn = write.Txn(self.path, snap, self._docs, snap.manifest, self._progress, self.last_timings)
+                if snap.manifest.docstore is None:  # an index of format 1 or 2: its store gets row checks now
+                    uid = secrets.token_hex(16)
+                    self._docs.migrate(uid)
+                    txn.m = txn.m.replace(docstore=DocStoreEntry(uid))
                 yield txn
                 if txn.m != snap.manifest:
                     t = time.perf_counter()
