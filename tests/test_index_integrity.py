@@ -204,3 +204,16 @@ def test_an_index_of_format_1_is_read_and_upgraded_by_its_next_writer(work, base
     con.close()
     with pytest.raises(IndexFormatError, match="fails its check"):
         Index.open(work).get("d40")
+
+
+def test_a_missing_row_of_a_live_document_is_an_error_not_a_keyerror(work) -> None:
+    con = sqlite3.connect(work / "docs.sqlite")
+    con.execute("DELETE FROM docs WHERE id = 'd40'")
+    con.commit()  # the rows of the two deleted documents keep the count above the live ones: reads must tell
+    con.close()
+    index = Index.open(work)
+    with pytest.raises(IndexFormatError, match="has no row for document 40"):
+        results(index)
+    with pytest.raises(IndexFormatError, match="has no row for document 40"):
+        index.ids()
+    assert any("live documents have no row" in p for p in verify(work)["problems"])

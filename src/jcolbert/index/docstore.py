@@ -263,6 +263,11 @@ class DocStore:
                         raise self._bad_row(row[0], row[1])
                     values = dict(zip(("id", "text", "metadata"), row[1:-1], strict=False))
                     out[row[0]] = tuple(_decode(c, values[c], self, row[0]) for c in cols)
+        if len(out) < len(set(nums)):
+            lost = sorted(set(nums) - set(out))
+            raise IndexFormatError(f"document store {self.path} has no row for document {lost[0]}"
+                                   + (f" and {len(lost) - 1} more" if len(lost) > 1 else "")
+                                   + ": rows were deleted; restore the folder from a copy")
         return out
 
     def match(self, flt: Filter) -> np.ndarray:
