@@ -67,10 +67,14 @@ class Index:
         m = self._snap.manifest
         self._docs = DocStore(self.path / storage.DOCSTORE, uid=m.docstore.uid if m.docstore else None,
                               readonly=readonly)
-        self._docs.check_count(m.next_doc_num, m.num_live)
         self._model = None
-        if model is not None:
-            self._model = models.check(models.resolve(model), self._snap.manifest, self.path)
+        try:
+            self._docs.check_count(m.next_doc_num, m.num_live)
+            if model is not None:
+                self._model = models.check(models.resolve(model), self._snap.manifest, self.path)
+        except BaseException:
+            self._docs.close()
+            raise
 
     # ------------------------------------------------------------------------------------------- create / open
 
