@@ -122,8 +122,7 @@ def _check_after_crash(path: Path, allowed_states: list[tuple] | None) -> tuple:
     # the next writer removes the leftovers of the crashed commit and commits normally
     index.add_embeddings(["probe"], [doc])
     assert "probe" in index and len(index) == len(ids) + 1
-    m = index._snap.manifest
-    live_dirs = {s["dir"] for s in m["segments"]} | ({m["codec"]["dir"]} if m["codec"] else set())
+    live_dirs = index._current().manifest.folders()
     on_disk = {p.name for p in path.iterdir() if p.is_dir()}
     assert on_disk == live_dirs, f"leftover folders {sorted(on_disk - live_dirs)}"
     reopened = Index.open(path, verify=True, progress=False)

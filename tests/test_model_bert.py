@@ -1,8 +1,10 @@
-"""BERT backbones: the lean forward against transformers' BertModel.forward, shared weights, and what runs where."""
+"""BERT backbone: LeanBert against transformers' BertModel (the reference, used here only), every supported
+activation, configs it refuses by name, and that loading BERT never imports transformers."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +16,9 @@ from safetensors.torch import load_file
 
 import jcolbert
 from jcolbert.errors import CheckpointError
-from jcolbert.model import bert
-from jcolbert.model.checkpoint import split_state
-from jcolbert.model.leanbert import BertShape, LeanBert, checkpoint_shapes
+from jcolbert.model import bert, jinabert
+from jcolbert.model.bert import ACTIVATIONS, BertShape, LeanBert, checkpoint_shapes
+from jcolbert.model.weights import IGNORED, split_state
 
 TEXTS = [
     "ColBERT is an efficient and effective passage retrieval model.",
@@ -27,11 +29,30 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tiny_bert(tiny_bert_dir: Path) -> jcolbert.ColBERTModel:
-    return jcolbert.load_model(tiny_bert_dir)
+    return jcolbert.load_model(tiny_bert_dir, dtype=torch.float32)
+
+
+def fixture_backbone(folder: Path, **changes) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(config.json with `changes`, backbone weights without the 'bert.' prefix) of a fixture checkpoint."""
+    hf = {**json.loads((folder / "config.json").read_text()), **changes}
+    body, _ = split_state(load_file(str(folder / "model.safetensors")), {"linear.weight"})
+    return hf, body
+
+
+def reference_bert(hf: dict, body: dict[str, torch.Tensor]):
+    """transformers' BertModel (eager attention, no pooler) holding the same weights."""
+    from transformers import BertConfig, BertModel
+
+    keep = {k: v for k, v in hf.items() if k not in ("architectures", "auto_map", "_name_or_path", "torch_dtype")}
+    config = BertConfig(**keep)
+    config._attn_implementation = "eager"
+    model = BertModel(config, add_pooling_layer=False).eval()
+    model.load_state_dict({k: v for k, v in body.items() if not k.startswith(IGNORED)}, strict=False)
+    return model
 
 
 def masks_of_every_kind(model: jcolbert.ColBERTModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Right-padded documents, unpadded queries with [MASK] augmentation, and left padding."""
+    """Right-padded documents, unpadded queries with [MASK] augmentation, left padding, no padding."""
     docs = model.tokenize_documents(TEXTS)
     queries = model.tokenize_queries(TEXTS)
     ids = docs.input_ids[:1]
@@ -45,82 +66,103 @@ def masks_of_every_kind(model: jcolbert.ColBERTModel) -> list[tuple[torch.Tensor
     ]
 
 
-def test_lean_forward_matches_bert_model_forward(tiny_bert) -> None:
-    backbone = tiny_bert.backbone
-    assert isinstance(backbone.lean, LeanBert)
-    with torch.inference_mode():
-        for ids, mask in masks_of_every_kind(tiny_bert):
-            ours, ref = backbone(ids, mask), backbone.reference_forward(ids, mask)
-            rows = mask.bool()
-            assert (ours[rows] - ref[rows]).abs().max().item() <= 1e-5
+def max_diff_on_real_rows(ours: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> float:
+    rows = mask.bool()
+    return (ours[rows] - ref[rows]).abs().max().item()
 
 
-def test_lean_weights_are_the_bert_model_weights(tiny_bert) -> None:
-    """One copy of the weights: q/k/v are row blocks of the fused qkv matrix, the rest the same Parameters."""
-    backbone = tiny_bert.backbone
-    hidden = backbone.config.hidden_size
-    layer, lean = backbone.bert.encoder.layer[1], backbone.lean.layers[1]
-    fused = lean.qkv.weight
-    for i, proj in enumerate((layer.attention.self.query, layer.attention.self.key, layer.attention.self.value)):
-        assert proj.weight.data_ptr() == fused.data_ptr() + i * hidden * hidden * fused.element_size()
-        assert torch.equal(proj.weight, fused[i * hidden : (i + 1) * hidden])
-    assert layer.intermediate.dense.weight is lean.up.weight
-    assert backbone.bert.embeddings.word_embeddings.weight is backbone.lean.word_embeddings.weight
-    assert torch.equal(backbone.bert.embeddings.position_ids[0, :5], torch.arange(5))
+@pytest.mark.parametrize("hidden_act", sorted(ACTIVATIONS))
+def test_lean_bert_matches_transformers_for_every_activation(
+    hidden_act: str, tiny_bert_dir: Path, tiny_bert
+) -> None:
+    """Inference forward and train_forward (dropout off) against BertModel.forward, on every kind of mask."""
+    hf, body = fixture_backbone(tiny_bert_dir, hidden_act=hidden_act)
+    ours = bert.from_checkpoint(body, hf, "model.safetensors", "bert.")
+    ref = reference_bert(hf, body)
+    for ids, mask in masks_of_every_kind(tiny_bert):
+        with torch.inference_mode():
+            theirs = ref(input_ids=ids, attention_mask=mask).last_hidden_state
+            assert max_diff_on_real_rows(ours(ids, mask), theirs, mask) <= 1e-5
+        assert max_diff_on_real_rows(ours.train_forward(ids, mask).detach(), theirs, mask) <= 1e-5
+
+
+def test_activations_differ(tiny_bert_dir: Path, tiny_bert) -> None:
+    """The activation is really applied: exact and tanh GELU, ReLU and SiLU give different outputs."""
+    ids, mask = masks_of_every_kind(tiny_bert)[3]
+    outs = {}
+    for act in ("gelu", "gelu_new", "relu", "silu"):
+        hf, body = fixture_backbone(tiny_bert_dir, hidden_act=act)
+        outs[act] = bert.from_checkpoint(body, hf, "model.safetensors", "bert.")(ids, mask)
+    assert (outs["gelu"] - outs["gelu_new"]).abs().max().item() > 1e-5
+    assert (outs["gelu"] - outs["relu"]).abs().max().item() > 1e-3
+    assert (outs["relu"] - outs["silu"]).abs().max().item() > 1e-3
 
 
 def test_lean_forward_in_bf16(tiny_bert_dir: Path) -> None:
     model = jcolbert.load_model(tiny_bert_dir, dtype=torch.bfloat16)
+    hf, body = fixture_backbone(tiny_bert_dir)
     ids, mask = masks_of_every_kind(model)[0]
     with torch.inference_mode():
         ours = model.backbone(ids, mask).float()
-        ref = model.backbone.reference_forward(ids, mask).float()
+        ref = reference_bert(hf, body)(input_ids=ids, attention_mask=mask).last_hidden_state
     rows = mask.bool()
     assert F.cosine_similarity(ours[rows], ref[rows], dim=-1).min().item() > 0.999
 
 
-def test_nonstandard_config_runs_bert_model_forward(tiny_bert_dir: Path, tiny_bert) -> None:
-    """A decoder config (causal attention) is not what LeanBert computes: transformers' forward runs it."""
-    hf = json.loads((tiny_bert_dir / "config.json").read_text())
-    state = load_file(str(tiny_bert_dir / "model.safetensors"))
-    body, prefix = split_state(state, {"linear.weight"})
-    backbone = bert.from_checkpoint(body, {**hf, "is_decoder": True}, "config.json", prefix)
-    assert backbone.lean is None
-    ids, mask = masks_of_every_kind(tiny_bert)[3]
-    with torch.inference_mode():
-        causal = backbone(ids, mask)
-        assert torch.equal(causal, backbone.reference_forward(ids, mask))
-        # and it is indeed a different function from the bidirectional encoder
-        assert (causal - tiny_bert.backbone(ids, mask)).abs().max().item() > 1e-3
-
-
-def test_shape_refuses_nonstandard_configs() -> None:
-    for extra, message in [
-        ({"hidden_act": "gelu_new"}, "hidden_act='gelu_new'"),
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"hidden_act": "quick_gelu"}, "hidden_act='quick_gelu'"),
         ({"position_embedding_type": "relative_key"}, "position_embedding_type='relative_key'"),
         ({"is_decoder": True}, "is_decoder=true"),
-    ]:
-        with pytest.raises(CheckpointError, match=f"config.json: not a standard BERT encoder.*{message}"):
-            BertShape.from_hf({"hidden_size": 96, **extra})
+        ({"add_cross_attention": True}, "add_cross_attention=true"),
+        ({"model_type": "roberta"}, "model_type='roberta'"),
+        ({"auto_map": {"AutoModel": "someone/code--modeling.Model"}}, "auto_map"),
+        ({"feed_forward_type": "geglu"}, "feed_forward_type='geglu'"),
+        ({"hidden_size": 96, "num_attention_heads": 7}, "not divisible"),
+    ],
+)
+def test_unsupported_configs_are_refused_by_name(
+    change: dict, message: str, tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    """No silent fallback: a BERT variant LeanBert does not compute is a CheckpointError naming the field."""
+    with pytest.raises(CheckpointError, match=f"config.json: not a standard BERT encoder.*{message}"):
+        BertShape.from_hf({"hidden_size": 96, **change})
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert_dir, folder)
+    hf = {**json.loads((folder / "config.json").read_text()), **change}
+    (folder / "config.json").write_text(json.dumps(hf))
+    if jinabert.is_jinabert_config(hf):  # load_model sends it to the JinaBERT loader, which refuses it there
+        message = "JinaBERT backbone needs 'alibi'"
+    with pytest.raises(CheckpointError, match=message):
+        jcolbert.load_model(folder)
 
 
 def test_checkpoint_shapes_are_bert_model_keys(tiny_bert_dir: Path) -> None:
-    from transformers import BertModel
+    from transformers import BertConfig, BertModel
 
     hf = json.loads((tiny_bert_dir / "config.json").read_text())
     with torch.device("meta"):
-        model = BertModel(bert.bert_config(hf, "config.json"), add_pooling_layer=False)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        model = BertModel(BertConfig(**hf), add_pooling_layer=False)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith(IGNORED)}
     assert checkpoint_shapes(BertShape.from_hf(hf)) == expected
 
 
-# -- the offline minilm model: LeanBert without transformers ---------------------------------------------------
+def test_checkpoint_state_is_the_loaded_state(tiny_bert_dir: Path, tiny_bert) -> None:
+    """checkpoint_state() gives back every BertModel tensor of the file, unchanged (q/k/v split again)."""
+    _, body = fixture_backbone(tiny_bert_dir)
+    state = tiny_bert.backbone.checkpoint_state()
+    assert set(state) == {k for k in body if not k.startswith(IGNORED)}
+    assert all(torch.equal(state[k], body[k]) for k in state)
+
+
+# -- the offline minilm model ----------------------------------------------------------------------------------
 def test_minilm_lean_matches_transformers(minilm_available: bool) -> None:
     from transformers import BertModel
 
     from jcolbert.model.minilm import package_folder
 
-    model = jcolbert.load_model("minilm")
+    model = jcolbert.load_model("minilm", dtype=torch.float32)
     assert isinstance(model.backbone, LeanBert)
     ref = BertModel.from_pretrained(str(package_folder()), add_pooling_layer=False).eval()
     batch = model.tokenize_documents(TEXTS)
@@ -136,17 +178,16 @@ import sys
 import jcolbert
 from jcolbert.model import load_model
 assert "transformers" not in sys.modules, "importing jcolbert.model imported transformers"
-if sys.argv[1] == "minilm":
-    load_model("minilm").encode_documents(["a short text"])
-    assert "transformers" not in sys.modules, "load_model('minilm') imported transformers"
+if sys.argv[1] != "import":
+    load_model(sys.argv[1]).encode_documents(["a short text"])
+    assert "transformers" not in sys.modules, f"load_model({sys.argv[1]!r}) imported transformers"
 print("ok")
 """
 
 
-@pytest.mark.parametrize("what", ["import", "minilm"])
-def test_transformers_is_not_imported_for_minilm(what: str, minilm_available: bool) -> None:
-    """Importing transformers' modeling code costs seconds; the offline model does not need it."""
-    out = subprocess.run(
-        [sys.executable, "-c", IMPORT_SCRIPT, what], capture_output=True, text=True, check=False
-    )
+@pytest.mark.parametrize("what", ["import", "minilm", "tiny-bert-colbert", "tiny-jina-colbert"])
+def test_transformers_is_never_imported(what: str, minilm_available: bool, fixtures_dir: Path) -> None:
+    """transformers is an optional extra: importing jcolbert.model and loading any checkpoint never need it."""
+    arg = str(fixtures_dir / what) if what.startswith("tiny") else what
+    out = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT, arg], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import jcolbert
 from jcolbert.errors import InputError
-from jcolbert.model.jinabert import AlibiBias, alibi_slopes
+from jcolbert.model.attention import AlibiBias, alibi_slopes
 
 CARD_DOCS = [
     "ColBERT is an efficient and effective passage retrieval model.",

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import jcolbert
 from jcolbert.errors import CheckpointError, HubUnavailableError, InputError
-from jcolbert.model import bert
+from jcolbert.model import bert, jinabert
 from jcolbert.model.config import ModelConfig
 
 TEXTS = ["ColBERT is an efficient and effective passage retrieval model.", "Hello, world!!! (Really?)"]
@@ -148,9 +148,9 @@ def test_bert_loader_refuses_any_jinabert_config(tiny_jina_dir: Path) -> None:
         {**hf, "auto_map": None, "feed_forward_type": "original"},
         {"model_type": "bert", "feed_forward_type": "geglu"},
     ):
-        assert bert.is_jinabert_config(variant)
-        with pytest.raises(CheckpointError, match="JinaBERT"):
-            bert.bert_config(variant, "config.json")
+        assert jinabert.is_jinabert_config(variant)
+        with pytest.raises(CheckpointError, match="config.json: not a standard BERT encoder"):
+            bert.BertShape.from_hf(variant, "config.json")
 
 
 def test_unexpected_position_table_in_jinabert_checkpoint(tmp_path: Path, tiny_jina_dir: Path) -> None:

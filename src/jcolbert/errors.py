@@ -26,3 +26,11 @@ class IndexFormatError(JColbertError):
 
 class IndexLockedError(JColbertError):
     """Another process holds the index's writer lock."""
+
+
+class IndexReadOnlyError(JColbertError):
+    """A change asked of an index opened readonly=True, or one on read-only media / without write permission."""
+
+
+class NoSpaceError(JColbertError):
+    """The device holding an index ran out of space while a change was being written (nothing was committed)."""

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from jcolbert.errors import IndexFormatError
+from jcolbert.index.filters import Filter
+from jcolbert.index.ingest import metadata_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (num INTEGER PRIMARY KEY, id TEXT NOT NULL, text TEXT, metadata TEXT);
@@ -35,17 +37,26 @@ class DocStore:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = path
         self._lock = threading.Lock()
+        if not path.is_file():
+            raise IndexFormatError(f"document store {path} is missing: the index folder is incomplete")
         try:
-            if readonly:
-                self._con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-                self._con.execute("PRAGMA journal_mode=WAL")
-                self._con.execute("PRAGMA synchronous=FULL")
-                self._con.executescript(_SCHEMA)
+            mode = "ro" if readonly else "rw"  # never create: a missing store is an error, not an empty index
+            self._con = sqlite3.connect(f"{_uri(path)}?mode={mode}", uri=True, check_same_thread=False,
+                                        isolation_level=None)
+            self._con.execute("PRAGMA synchronous=FULL")
             self._con.execute("SELECT count(*) FROM docs").fetchone()
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"document store {path} cannot be read: {exc}") from None
+
+    @staticmethod
+    def create(path: Path) -> None:
+        """A new, empty store (Index.create)."""
+        con = sqlite3.connect(str(path), isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+        finally:
+            con.close()
 
     def close(self) -> None:
         with self._lock:
@@ -58,8 +69,7 @@ class DocStore:
         """Insert rows in one durable transaction (they stay invisible until the manifest names their segment)."""
         n = len(ids)
         texts = texts if texts is not None else [None] * n
-        metas = [None if m is None else json.dumps(m, ensure_ascii=False, sort_keys=True)
-                 for m in (metadata if metadata is not None else [None] * n)]
+        metas = [metadata_json(m) for m in (metadata if metadata is not None else [None] * n)]
         rows = zip((int(x) for x in nums), ids, texts, metas, strict=True)
         with self._lock:
             self._con.execute("BEGIN IMMEDIATE")
@@ -137,15 +147,22 @@ class DocStore:
                     out[row[0]] = tuple(_decode(c, v) for c, v in zip(cols, row[1:], strict=True))
         return out
 
-    def match_metadata(self, equals: dict[str, Any]) -> np.ndarray:
-        """Numbers of rows whose metadata has all the given key == value pairs (evaluated inside SQLite)."""
-        where, params = [], []
-        for key, value in equals.items():
-            where.append("json_extract(metadata, ?) IS ?")
-            params += ["$." + json.dumps(str(key)), value]  # scalars only: the caller checked
-        q = "SELECT num FROM docs WHERE metadata IS NOT NULL AND " + " AND ".join(where)
-        with self._lock:
-            return np.fromiter((r[0] for r in self._con.execute(q, params)), dtype=np.int64)
+    def match(self, flt: Filter) -> np.ndarray:
+        """Numbers of rows a Filter admits (filters.py), evaluated inside SQLite."""
+        cond, params = flt.sql()
+        nums = None
+        if flt.clauses:
+            q = f"SELECT num FROM docs WHERE metadata IS NOT NULL AND {cond}"
+            with self._lock:
+                try:
+                    nums = np.fromiter((r[0] for r in self._con.execute(q, params)), dtype=np.int64)
+                except sqlite3.OperationalError as exc:
+                    raise IndexFormatError(f"document store {self.path}: a metadata filter failed ({exc}): some "
+                                           "stored metadata is not valid JSON; `jcolbert verify` names the rows") from None
+        if flt.ids is not None:
+            _, by_id = self.nums_for_ids(list(flt.ids))
+            nums = by_id if nums is None else np.intersect1d(nums, by_id)
+        return np.unique(nums) if nums is not None else np.zeros(0, np.int64)
 
     def match_predicate(self, predicate: Callable[[dict], bool]) -> np.ndarray:
         """Numbers of rows for which predicate(metadata or {}) is true (evaluated in Python, row by row)."""
@@ -156,6 +173,17 @@ class DocStore:
     def count(self) -> int:
         with self._lock:
             return self._con.execute("SELECT count(*) FROM docs").fetchone()[0]
+
+    def count_from(self, first_num: int) -> int:
+        """Rows numbered first_num or above: rows of changes that never reached the manifest."""
+        with self._lock:
+            return self._con.execute("SELECT count(*) FROM docs WHERE num >= ?", (int(first_num),)).fetchone()[0]
+
+
+def _uri(path: Path) -> str:
+    from urllib.parse import quote
+
+    return "file:" + quote(str(path.resolve()))
 
 
 def _decode(col: str, value: Any) -> Any:

@@ -23,12 +23,20 @@ from torch import nn
 from jcolbert.errors import CheckpointError, HubUnavailableError
 from jcolbert.model import bert, jinabert
 from jcolbert.model.config import OVERRIDABLE, ModelConfig, colbert_settings, read_artifact_metadata
-from jcolbert.model.encoder import ColBERTModel
+from jcolbert.model.encoder import ColBERTModel, ModelParts
+from jcolbert.model.minilm import load_minilm_parts
 from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
+from jcolbert.model.weights import (
+    WEIGHT_FILES,
+    linear_projection,
+    pooler_state,
+    read_json,
+    read_weights,
+    split_state,
+)
 
 logger = logging.getLogger("jcolbert.model")
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 # Files worth downloading from the hub (never both weight formats when safetensors exists).
 HUB_PATTERNS = [
     "config.json",
@@ -91,40 +99,6 @@ def download(repo_id: str) -> Path:
     return folder
 
 
-# -- reading files --------------------------------------------------------------------------------------
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
-
-
-def read_weights(folder: Path) -> tuple[dict[str, torch.Tensor], Path]:
-    """All tensors of a folder's weights file (safetensors, sharded safetensors, or pytorch_model.bin)."""
-    from safetensors.torch import load_file
-
-    single, index, pt = (folder / f for f in WEIGHT_FILES)
-    try:
-        if single.is_file():
-            return load_file(str(single)), single
-        if index.is_file():
-            shards = sorted(set(read_json(index).get("weight_map", {}).values()))
-            state: dict[str, torch.Tensor] = {}
-            for shard in shards:
-                state.update(load_file(str(folder / shard)))
-            return state, index
-        if pt.is_file():
-            return torch.load(str(pt), map_location="cpu", weights_only=True), pt
-    except CheckpointError:
-        raise
-    except Exception as exc:  # corrupt / truncated files raise library-specific errors
-        raise CheckpointError(f"{folder}: cannot read weights ({type(exc).__name__}: {exc})") from exc
-    raise CheckpointError(f"{folder}: no weights file (looked for {', '.join(WEIGHT_FILES)})")
-
-
 def _listing(folder: Path) -> str:
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
     return ", ".join(names[:15]) + (" ..." if len(names) > 15 else "") if names else "nothing"
@@ -135,7 +109,7 @@ def build_backbone(
     hf: dict[str, Any], state: dict[str, torch.Tensor], source: str, prefix: str
 ) -> tuple[nn.Module, str, int, int]:
     """(module, kind, hidden_size, max_positions). A JinaBERT config always goes to our JinaBERT code."""
-    if bert.is_jinabert_config(hf):
+    if jinabert.is_jinabert_config(hf):
         cfg = jinabert.JinaBertConfig.from_hf(hf, source)
         return (
             jinabert.from_checkpoint(state, cfg, source, prefix),
@@ -144,23 +118,7 @@ def build_backbone(
             cfg.max_position_embeddings,
         )
     module = bert.from_checkpoint(state, hf, source, prefix)
-    return module, "bert", module.config.hidden_size, module.config.max_position_embeddings
-
-
-def split_state(state: dict[str, torch.Tensor], head_keys: set[str]) -> tuple[dict[str, torch.Tensor], str]:
-    """Backbone weights with the HF_ColBERT 'bert.' prefix removed (if the file uses it), and that prefix."""
-    body = {k: v for k, v in state.items() if k not in head_keys}
-    prefix = "bert." if body and all(k.startswith("bert.") for k in body) else ""
-    return {k[len(prefix) :]: v for k, v in body.items()}, prefix
-
-
-def linear_projection(weight: torch.Tensor, bias: torch.Tensor | None = None) -> nn.Linear:
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        layer.weight.copy_(weight.to(torch.float32))
-        if bias is not None:
-            layer.bias.copy_(bias.to(torch.float32))
-    return layer
+    return module, "bert", module.shape.hidden_size, module.shape.max_position_embeddings
 
 
 def detect_format(folder: Path) -> str:
@@ -190,9 +148,7 @@ def detect_format(folder: Path) -> str:
     )
 
 
-def load_colbert_folder(
-    folder: Path, name: str, overrides: dict[str, Any]
-) -> tuple[ModelConfig, ColBERTTokenizer, nn.Module, nn.Module]:
+def load_colbert_folder(folder: Path, name: str, overrides: dict[str, Any]) -> ModelParts:
     """colbert-ai HF_ColBERT layout: backbone under 'bert.', projection `linear.weight` [dim, hidden]."""
     hf = read_json(folder / "config.json")
     state, weights_file = read_weights(folder)
@@ -226,12 +182,10 @@ def load_colbert_folder(
         **settings,
     ).with_overrides(**overrides)
     tokenizer = ColBERTTokenizer(load_wordpiece(folder), config)
-    return config, tokenizer, backbone, linear_projection(linear)
+    return ModelParts(config, tokenizer, backbone, linear_projection(linear), hf_config=hf, files=folder, pooler=pooler_state(body))
 
 
-def load_pylate_folder(
-    folder: Path, name: str, overrides: dict[str, Any]
-) -> tuple[ModelConfig, ColBERTTokenizer, nn.Module, nn.Module]:
+def load_pylate_folder(folder: Path, name: str, overrides: dict[str, Any]) -> ModelParts:
     """PyLate (sentence-transformers) layout: Transformer at the root, then one or more Dense projections."""
     entries = sorted(
         json.loads((folder / "modules.json").read_text(encoding="utf-8")), key=lambda e: e.get("idx", 0)
@@ -289,7 +243,30 @@ def load_pylate_folder(
     ).with_overrides(**overrides)
     tokenizer = ColBERTTokenizer(load_wordpiece(root), config)
     projection = layers[0] if len(layers) == 1 else nn.Sequential(*layers)
-    return config, tokenizer, backbone, projection
+    return ModelParts(config, tokenizer, backbone, projection, hf_config=hf, files=root, pooler=pooler_state(body))
+
+
+def load_parts(name_or_path: str | os.PathLike, overrides: dict[str, Any]) -> ModelParts:
+    """Config, tokenizer, backbone and projection of a folder, hub repo id or "minilm", on CPU in float32."""
+    if str(name_or_path) == "minilm" and not Path("minilm").exists():
+        return load_minilm_parts(overrides)
+    folder, name = resolve(name_or_path)
+    loader = load_pylate_folder if detect_format(folder) == "pylate" else load_colbert_folder
+    return loader(folder, name, overrides)
+
+
+def stored_settings(stored: ModelConfig | dict[str, Any]) -> tuple[ModelConfig, dict[str, Any]]:
+    """(the stored ModelConfig, its overridable settings) for reloading the model an index recorded."""
+    config = stored if isinstance(stored, ModelConfig) else ModelConfig.from_dict(stored)
+    return config, {k: getattr(config, k) for k in OVERRIDABLE}
+
+
+def check_still_matches(model_config: ModelConfig, stored: ModelConfig) -> None:
+    problems = model_config.incompatibilities(stored)
+    if problems:
+        raise CheckpointError(
+            f"{stored.name_or_path}: checkpoint no longer matches the stored config: {'; '.join(problems)}"
+        )
 
 
 def load_model(
@@ -309,26 +286,9 @@ def load_model(
     CheckpointError is raised if the checkpoint found there no longer matches (dim, markers, backbone, ...).
     """
     if isinstance(name_or_path, (ModelConfig, dict)):
-        stored = (
-            name_or_path if isinstance(name_or_path, ModelConfig) else ModelConfig.from_dict(name_or_path)
-        )
-        settings = {k: getattr(stored, k) for k in OVERRIDABLE}
+        stored, settings = stored_settings(name_or_path)
         model = load_model(stored.name_or_path, device=device, dtype=dtype, **{**settings, **overrides})
-        problems = model.config.incompatibilities(stored)
-        if problems:
-            raise CheckpointError(
-                f"{stored.name_or_path}: checkpoint no longer matches the stored config: {'; '.join(problems)}"
-            )
+        check_still_matches(model.config, stored)
         return model
-    name = str(name_or_path)
-    if name == "minilm" and not Path(name).exists():
-        from jcolbert.model.minilm import load_minilm_parts
-
-        parts = load_minilm_parts(overrides)
-    else:
-        folder, name = resolve(name_or_path)
-        fmt = detect_format(folder)
-        loader = load_pylate_folder if fmt == "pylate" else load_colbert_folder
-        parts = loader(folder, name, overrides)
-    config, tokenizer, backbone, projection = parts
-    return ColBERTModel(config, tokenizer, backbone, projection, device=device, dtype=dtype)
+    parts = load_parts(name_or_path, overrides)
+    return ColBERTModel(parts.config, parts.tokenizer, parts.backbone, parts.projection, device=device, dtype=dtype)

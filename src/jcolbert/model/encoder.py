@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +45,24 @@ class _Unit:
 
     doc: int
     pieces: list[int]
+
+
+@dataclass
+class ModelParts:
+    """What a loader builds from a checkpoint: settings, tokenizer, modules, and where they came from.
+
+    hf_config: the backbone's config.json as read (written back when a trained model is saved);
+    files: the folder holding the tokenizer files (tokenizer.json, vocab.txt, ...), copied when saving;
+    pooler: the checkpoint's pooler tensors (ColBERT does not use them; saved back so other tools find them).
+    """
+
+    config: ModelConfig
+    tokenizer: ColBERTTokenizer
+    backbone: nn.Module
+    projection: nn.Module
+    hf_config: dict[str, Any] = field(default_factory=dict)
+    files: Path | None = None
+    pooler: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def check_texts(texts: Sequence[str], what: str) -> list[str]:

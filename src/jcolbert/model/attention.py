@@ -1,0 +1,123 @@
+"""ALiBi attention for JinaBERT without a [heads, L, L] bias tensor.
+
+The reference builds a [heads, L, L] fp32 bias (3.2 GB at L = 8192). We never do: the bias is a strided view of a
+[heads, 2L - 1] table (see AlibiBias), read in place by torch's fused SDPA kernel, which itself works in tiles;
+an 8192-token document needs tens of MB for attention, not GB. The same code runs under autograd (training):
+every step is differentiable in q, k and v, and `dropout_p` drops attention probabilities as the reference's
+attention dropout does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def alibi_slopes(n_heads: int) -> list[float]:
+    """Per-head ALiBi slopes (Press et al.), for any head count.
+
+    Power of two n: start = 2^(-8/n), slopes start^1 .. start^n. Otherwise take the slopes of the largest
+    power of two P < n, then every other slope of 2P (indices 0, 2, 4, ...) until n heads are covered.
+    """
+
+    def power_of_two(n: int) -> list[float]:
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        return [start ** (i + 1) for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return power_of_two(n_heads)
+    p = 2 ** math.floor(math.log2(n_heads))
+    return power_of_two(p) + alibi_slopes(2 * p)[0::2][: n_heads - p]
+
+
+class AlibiBias:
+    """The additive attention bias of one forward pass, shared by all layers, never materialised as [H, L, L].
+
+    bias[h, i, j] = -slope_h * |i - j| depends only on i - j, so every row is a slice of one small table
+    T[h, t] = -slope_h * |t - (L - 1)|, t in [0, 2L - 1). With the keys in REVERSED order (j' = n - 1 - j) the
+    bias of query i and key j' sits at T[h, i + j' + L - n]: both indices advance with stride 1, so the whole
+    [H, L, n] bias is an `as_strided` view of T that SDPA reads in place. Reversing keys and values together
+    changes nothing mathematically (attention sums over keys in any order).
+
+    Padding: rows are grouped by their number of real keys n (right padding, the only kind ColBERT produces),
+    and each group attends to its first n keys only, which is the key-side mask. A row whose mask is not of the
+    form 1..1 0..0 gets an explicit bias built from its key positions, in blocks of query rows.
+    """
+
+    def __init__(self, slopes: torch.Tensor, attention_mask: torch.Tensor, dtype: torch.dtype) -> None:
+        batch, self.length = attention_mask.shape
+        L = self.length
+        self.slopes = slopes.to(attention_mask.device, torch.float32)
+        offsets = torch.arange(2 * L - 1, device=attention_mask.device, dtype=torch.float32) - (L - 1)
+        self.table = (-self.slopes[:, None] * offsets.abs()[None, :]).to(dtype).contiguous()
+        self.materialise = attention_mask.device.type != "cpu"  # see reversed_keys_view
+        self.dtype = dtype
+        mask = attention_mask.bool()
+        n_keys = mask.sum(1)
+        prefix = mask == (torch.arange(L, device=mask.device)[None, :] < n_keys[:, None])
+        self.groups: list[tuple[int, torch.Tensor | slice]] = []  # (n_keys, rows) for right-padded rows
+        self.irregular: list[tuple[int, torch.Tensor]] = []  # (row, key positions) for any other mask
+        rows_ok = prefix.all(1)
+        for n in torch.unique(n_keys[rows_ok]).tolist():
+            rows = torch.nonzero(rows_ok & (n_keys == n)).flatten()
+            self.groups.append((int(n), slice(None) if len(rows) == batch else rows))
+        for row in torch.nonzero(~rows_ok).flatten().tolist():
+            self.irregular.append((row, torch.nonzero(mask[row]).flatten()))
+
+    def reversed_keys_view(self, n_keys: int) -> torch.Tensor:
+        """[1, H, L, n_keys] bias for all query rows against the first n_keys keys taken in reverse order."""
+        H, L = self.table.shape[0], self.length
+        view = self.table.as_strided((1, H, L, n_keys), (0, 2 * L - 1, 1, 1), storage_offset=L - n_keys)
+        # torch's CPU flash kernel reads this overlapping view in place (verified: no [H, L, L] copy). GPU kernels
+        # were not verified here (no GPU on the development machine), so they get a plain contiguous mask.
+        return view.contiguous() if self.materialise else view
+
+    def explicit_block(self, start: int, end: int, key_pos: torch.Tensor) -> torch.Tensor:
+        """[1, H, end - start, len(key_pos)] bias for query rows start..end-1 against keys at key_pos."""
+        rows = torch.arange(start, end, device=key_pos.device, dtype=torch.float32)
+        dist = (rows[:, None] - key_pos[None, :].to(torch.float32)).abs()
+        return (-self.slopes[None, :, None, None] * dist).to(self.dtype)
+
+
+def alibi_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: AlibiBias,
+    block_elements: int = 1 << 24,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + ALiBi + key padding) v for q, k, v [B, H, L, d]; dropout_p > 0 only in training."""
+    if len(bias.groups) == 1 and not bias.irregular:
+        n, _ = bias.groups[0]
+        return F.scaled_dot_product_attention(
+            q,
+            k[:, :, :n].flip(2),
+            v[:, :, :n].flip(2),
+            attn_mask=bias.reversed_keys_view(n),
+            dropout_p=dropout_p,
+        )
+    out = torch.empty_like(q)
+    for n, rows in bias.groups:
+        out[rows] = F.scaled_dot_product_attention(
+            q[rows],
+            k[rows, :, :n].flip(2),
+            v[rows, :, :n].flip(2),
+            attn_mask=bias.reversed_keys_view(n),
+            dropout_p=dropout_p,
+        )
+    for row, key_pos in bias.irregular:  # rare: masks that are not right padding
+        kk, vv = k[row : row + 1, :, key_pos], v[row : row + 1, :, key_pos]
+        step = max(1, block_elements // (q.shape[1] * max(1, len(key_pos))))
+        for start in range(0, bias.length, step):
+            end = min(start + step, bias.length)
+            out[row : row + 1, :, start:end] = F.scaled_dot_product_attention(
+                q[row : row + 1, :, start:end],
+                kk,
+                vv,
+                attn_mask=bias.explicit_block(start, end, key_pos),
+                dropout_p=dropout_p,
+            )
+    return out
