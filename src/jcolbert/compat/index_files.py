@@ -56,7 +56,7 @@ def recorded_model(root: Path) -> dict[str, Any] | None:
     """The encoder settings a jcolbert index recorded (`ModelConfig.to_dict()`), None for vectors-only."""
     from jcolbert.index.storage import read_manifest
 
-    return read_manifest(root).get("model")
+    return read_manifest(root).model
 
 
 def settings_from_manifest(root: Path) -> dict[str, Any]:
@@ -64,8 +64,8 @@ def settings_from_manifest(root: Path) -> dict[str, Any]:
     from jcolbert.index.storage import read_manifest
 
     manifest = read_manifest(root)
-    out: dict[str, Any] = {"nbits": manifest.get("nbits"), "dim": manifest.get("dim"), "index_path": str(root)}
-    model = manifest.get("model") or {}
+    out: dict[str, Any] = {"nbits": manifest.nbits, "dim": manifest.dim, "index_path": str(root)}
+    model = manifest.model or {}
     if model:
         out.update(model_settings(model))
     return {k: v for k, v in out.items() if v is not None}
