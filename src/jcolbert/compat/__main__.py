@@ -17,15 +17,15 @@ def main(argv: list[str]) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     from jcolbert.compat.alias import install_as_colbert
 
+    if argv[0] != "-m" and not os.path.isfile(argv[0]):
+        print(f"jcolbert.compat: {argv[0]}: no such file\n{USAGE}", file=sys.stderr)
+        return 2
     install_as_colbert()
     if argv[0] == "-m":
         sys.argv = [argv[1], *argv[2:]]
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         return 0
     script = argv[0]
-    if not os.path.isfile(script):
-        print(f"jcolbert.compat: {script}: no such file\n{USAGE}", file=sys.stderr)
-        return 2
     sys.argv = list(argv)
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")

@@ -17,7 +17,10 @@ from jcolbert.compat.errors import CompatError
 
 PACKAGE = "jcolbert.compat"
 ALIAS = "colbert"
-_SKIP = {"__main__"}  # the runner: importing it would run it
+
+def _skipped(name: str) -> bool:
+    """The runner (importing it would run it) and private helpers (not colbert-ai names; some import torch)."""
+    return name.rsplit(".", 1)[-1].startswith("_")
 
 
 def compat_modules() -> dict[str, ModuleType]:
@@ -25,7 +28,7 @@ def compat_modules() -> dict[str, ModuleType]:
     package = importlib.import_module(PACKAGE)
     out = {ALIAS: package}
     for info in pkgutil.walk_packages(package.__path__, prefix=PACKAGE + "."):
-        if info.name.rsplit(".", 1)[-1] in _SKIP:
+        if _skipped(info.name):
             continue
         out[ALIAS + info.name[len(PACKAGE) :]] = importlib.import_module(info.name)
     return out

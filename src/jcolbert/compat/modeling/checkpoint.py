@@ -96,7 +96,7 @@ class Checkpoint:
         backbone = self.model.backbone
         if hasattr(backbone, "config"):
             return backbone
-        from jcolbert.compat.modeling.bert_view import BackboneWithConfig
+        from jcolbert.compat.modeling._bert_view import BackboneWithConfig
 
         return BackboneWithConfig(backbone, self.model.config)
 
