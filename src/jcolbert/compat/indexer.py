@@ -151,11 +151,10 @@ class Indexer:
         index = Index.open(path, model=ckpt.model, progress=progress)
         try:
             present = set(index.ids())
-            todo = [(str(pid), text) for pid, text in enumerate(texts) if str(pid) not in present]
-            for start in range(0, len(todo), _COMMIT_EVERY):
-                chunk = todo[start : start + _COMMIT_EVERY]
-                index.add([{"id": pid, "text": text} for pid, text in chunk],
-                          batch_size=int(self.config.index_bsize or 64), max_length=ckpt.doc_tokenizer.doc_maxlen)
+            todo = [{"id": str(pid), "text": text} for pid, text in enumerate(texts) if str(pid) not in present]
+            if todo:  # one call: the codec is trained on the whole collection; commits along the way
+                index.add(todo, batch_size=int(self.config.index_bsize or 64),
+                          max_length=ckpt.doc_tokenizer.doc_maxlen, commit_every=_COMMIT_EVERY)
             recorded = self._recorded_config(ckpt, index.nbits)
             extra: dict[str, Any] = {"next_pid": index_files.next_pid(path, index.ids())}
             if requested != index.nbits:
