@@ -220,7 +220,8 @@ def rag_report(tmp_path_factory, rag_python, minilm_checkpoint, data_dir):
     return json.loads(line[len("REPORT ") :]), data, work, proc
 
 
-pytestmark = pytest.mark.slow
+# Slow; the first run builds the venv (minutes), so the default 900 s per-test limit is raised.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
 
 def test_colbert_ai_is_not_in_the_venv(rag_python):
