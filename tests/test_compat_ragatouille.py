@@ -256,7 +256,8 @@ def test_search_one_query_and_a_list(rag_report):
         assert len(hits) == 5 and hits[0]["document_id"] == data["ids"][i]
     text = dict(zip(data["ids"], data["docs"], strict=True))
     for hit in report["one"] + [h for hits in report["many"] for h in hits]:
-        assert hit["content"] == text[hit["document_id"]]  # pids, ids and texts agree
+        # pids, ids and texts agree (ragatouille cuts a long title into chunks: a hit holds one of them)
+        assert hit["content"].strip() in text[hit["document_id"]]
 
 
 def test_add_to_index_goes_through_index_updater(rag_report):
