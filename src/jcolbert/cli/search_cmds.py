@@ -10,11 +10,11 @@ import typer
 
 from jcolbert.cli.common import (
     DEFAULT_MODEL,
-    CliError,
     JsonOption,
     ModelOption,
     Output,
     QuietOption,
+    UsageError,
     load_model,
     require_index_folder,
     snippet,
@@ -35,10 +35,6 @@ def check_query(query: str) -> str:
     if not query.strip():
         raise InputError("the query is empty")
     return query
-
-
-def _hit_dict(hit: Any) -> dict[str, Any]:
-    return hit.to_dict()
 
 
 def _print_hits(out: Output, query: str, hits: list[Any]) -> None:
@@ -90,7 +86,7 @@ def search(
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
     if (query is None) == (queries is None):
-        raise CliError("give either a QUERY or --queries FILE (not both, not neither)")
+        raise UsageError("give either a QUERY or --queries FILE (not both, not neither)")
     filter_spec = parse_filters(filters)
     pairs = [("1", check_query(query))] if query is not None else read_queries(queries)
 
@@ -100,7 +96,7 @@ def search(
     if query is not None and output is None:
         hits = index.search(pairs[0][1], k=k, filter=filter_spec, return_text=True, return_metadata=json_out)
         if json_out:
-            out.json({"query": query, "hits": [_hit_dict(h) for h in hits]})
+            out.json({"query": query, "hits": [h.to_dict() for h in hits]})
         else:
             _print_hits(out, query, hits)
         return
@@ -112,7 +108,7 @@ def search(
                                         return_metadata=json_out)
             advance(1)
     if json_out and output is None:
-        out.json({qid: [_hit_dict(h) for h in hits] for qid, hits in results.items()})
+        out.json({qid: [h.to_dict() for h in hits] for qid, hits in results.items()})
         return
     if output is None:
         for qid, hits in results.items():
