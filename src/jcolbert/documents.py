@@ -316,7 +316,9 @@ def _record_to_document(
         metadata.update(record["metadata"])
     skip = {id_key, "metadata", *fields}
     metadata.update({k: v for k, v in record.items() if k not in skip})
-    return {"id": doc_id, "text": text, "metadata": _json_safe(metadata)}
+    from jcolbert.index.ingest import check_id, check_metadata  # the index's rules (light module, no numpy)
+
+    return {"id": check_id(doc_id, where), "text": text, "metadata": check_metadata(_json_safe(metadata), where)}
 
 
 def _accept(doc: Document | None, where: str, report: ReadReport) -> Iterator[Document]:

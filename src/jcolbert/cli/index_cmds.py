@@ -30,6 +30,9 @@ from jcolbert.documents import ReadOptions, batched, read_documents, scan_docume
 from jcolbert.errors import InputError
 
 IndexPath = Annotated[Path, typer.Argument(help="The index folder.", show_default=False)]
+WaitOption = Annotated[
+    float, typer.Option("--wait", help="Seconds to wait while another process changes the index.", min=0)
+]
 
 
 def index_exists(path: Path) -> bool:
@@ -39,7 +42,7 @@ def index_exists(path: Path) -> bool:
     return Index.exists(path)
 
 
-def open_index(path: Path) -> Any:
+def open_index(path: Path, wait: float = 0.0) -> Any:
     """Open an existing index for the CLI: our own progress bars replace the engine's."""
     from jcolbert import Index
 
@@ -47,7 +50,7 @@ def open_index(path: Path) -> Any:
         from jcolbert.index.manifest import MANIFEST
 
         raise UsageError(f"{path} is not a jcolbert index (no {MANIFEST} there)")
-    return Index.open(path, progress=False)
+    return Index.open(path, progress=False, lock_timeout=wait)
 
 
 def index(
@@ -100,6 +103,7 @@ def index(
     batch_size: Annotated[
         int, typer.Option(help="Documents per commit (what a Ctrl-C can lose).", min=1)
     ] = 1000,
+    wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -122,7 +126,7 @@ def index(
     if scan.report.skipped_summary():
         out.note(scan.report.skipped_summary())
 
-    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out)
+    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out, wait)
     present = set(idx.ids()).intersection(scan.ids)
     if present:
         check_same_texts(idx, index_path, read_documents(inputs, options), present)
@@ -183,12 +187,12 @@ def index(
 
 
 def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None, nbits: int,
-                    out: Output) -> tuple[Any, bool]:  # fmt: skip
+                    out: Output, wait: float = 0.0) -> tuple[Any, bool]:  # fmt: skip
     """The index at ``index_path`` (its own model and settings) or a new one; notes the options ignored."""
     from jcolbert.index import Index
 
     if index_exists(index_path):
-        idx = open_index(index_path)
+        idx = open_index(index_path, wait)
         ignored = []
         if model is not None and not _same_model(model, _stats(idx).get("model")):
             ignored.append(f"--model {model}")
@@ -197,12 +201,14 @@ def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None,
         if ignored:
             out.note(f"{index_path} exists: adding with its own model and settings ({', '.join(ignored)} ignored)")
         return idx, False
-    if index_path.is_dir() and any(index_path.iterdir()):
+    from jcolbert.index.folder import creation_remains
+
+    if index_path.is_dir() and any(index_path.iterdir()) and not creation_remains(index_path):
         raise UsageError(f"{index_path} is a folder with other files in it, not an index; choose a new path")
     name = model or DEFAULT_MODEL
     out.note(f"loading model {name}")
     encoder = load_model(name, doc_maxlen=doc_maxlen)
-    return Index.create(index_path, model=encoder, nbits=nbits, progress=False), True
+    return Index.create(index_path, model=encoder, nbits=nbits, progress=False, lock_timeout=wait), True
 
 
 def _same_model(given: str, stored: str | None) -> bool:
@@ -286,6 +292,7 @@ def delete(
         bool,
         typer.Option("--missing-ok", help="Ids the index does not hold are listed, not an error."),
     ] = False,
+    wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -301,7 +308,7 @@ def delete(
         wanted += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not wanted:
         raise UsageError("no ids given: pass ids as arguments or --ids-file FILE")
-    idx = open_index(index_path)
+    idx = open_index(index_path, wait)
     held = set(idx.ids())
     missing = sorted({i for i in wanted if i not in held})
     if missing and not missing_ok:
@@ -321,11 +328,13 @@ def delete(
         )
 
 
-def compact(index_path: IndexPath, json_out: JsonOption = False, quiet: QuietOption = False) -> None:
+def compact(
+    index_path: IndexPath, wait: WaitOption = 0.0, json_out: JsonOption = False, quiet: QuietOption = False
+) -> None:
     """Rewrite the index without deleted documents (and re-cluster when it has outgrown its centroids)."""
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
-    idx = open_index(index_path)
+    idx = open_index(index_path, wait)
     before = _stats(idx)
     out.note(f"compacting {index_path}")
     done = idx.compact()

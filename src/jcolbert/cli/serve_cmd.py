@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from jcolbert.cli.common import CliError
+from jcolbert.cli.common import UsageError
+from jcolbert.errors import require_extra
 
 _LIMITS = "Limits"
 _TUNING = "Tuning"
@@ -55,15 +56,12 @@ def serve(
     # Several threads call into torch at once (encoder, searches, writer): OpenMP threads that spin while waiting
     # starve them on a busy machine (BENCHMARKS.md, "Index engine"). Set before torch loads; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import uvicorn
+    uvicorn = require_extra("uvicorn", "serve", "jcolbert serve")
+    require_extra("fastapi", "serve", "jcolbert serve")
+    from jcolbert.serve.app import create_app
+    from jcolbert.serve.auth import ApiKeys
+    from jcolbert.serve.config import Limits, ServeConfig
 
-        from jcolbert.serve.app import create_app
-        from jcolbert.serve.auth import ApiKeys
-        from jcolbert.serve.config import Limits, ServeConfig
-    except ImportError as exc:
-        raise CliError(f"jcolbert serve needs the serve extra ({exc.name} is missing): "
-                       "pip install 'jcolbert[serve]'") from None
     limits = Limits(max_body_bytes=max_body_bytes, max_documents=max_documents, max_queries=max_queries, max_k=max_k,
                     max_query_chars=max_query_chars, timeout_s=timeout, max_pending_writes=max_pending_writes,
                     max_inflight=max_inflight, max_explain=max_explain)
@@ -74,7 +72,7 @@ def serve(
     config.check_start()
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
-        raise CliError(f"--log-level {log_level!r}: use debug, info or warning")
+        raise UsageError(f"--log-level {log_level!r}: use debug, info or warning")
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=False, server_header=False)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -41,7 +42,7 @@ from jcolbert.index import adding, build, folder, ingest, models, query, storage
 from jcolbert.index.adding import Progress
 from jcolbert.index.codec import Codec
 from jcolbert.index.docstore import DocStore
-from jcolbert.index.manifest import MANIFEST, Manifest, Settings
+from jcolbert.index.manifest import MANIFEST, DocStoreEntry, Manifest, Settings
 from jcolbert.index.query import Hit
 from jcolbert.index.snapshot import Loader, Snapshot
 
@@ -63,11 +64,17 @@ class Index:
         self.last_timings: dict[str, float] = {}  # seconds per phase of the last change (encode, train, write, ...)
         self.last_add: dict[str, int] = {}  # what the last add did: documents, tokens, truncated, commits
         self._snap = self._load_snapshot()
-        storage.check_regular(self.path / storage.DOCSTORE, "document store")
-        self._docs = DocStore(self.path / storage.DOCSTORE, readonly=readonly)
+        m = self._snap.manifest
+        self._docs = DocStore(self.path / storage.DOCSTORE, uid=m.docstore.uid if m.docstore else None,
+                              readonly=readonly)
         self._model = None
-        if model is not None:
-            self._model = models.check(models.resolve(model), self._snap.manifest, self.path)
+        try:
+            self._docs.check_count(m.next_doc_num, m.num_live)
+            if model is not None:
+                self._model = models.check(models.resolve(model), self._snap.manifest, self.path)
+        except BaseException:
+            self._docs.close()
+            raise
 
     # ------------------------------------------------------------------------------------------- create / open
 
@@ -126,8 +133,9 @@ class Index:
         folder.prepare(root, overwrite, lock_timeout)
         with storage.WriterLock(root, lock_timeout):
             try:
-                DocStore.create(root / storage.DOCSTORE)
-                m = Manifest(0, dim, nbits, config, settings)
+                uid = secrets.token_hex(16)
+                DocStore.create(root / storage.DOCSTORE, uid)
+                m = Manifest(0, dim, nbits, config, settings, docstore=DocStoreEntry(uid))
                 if codec is not None:
                     m = m.replace(codec=codec.write(storage.new_dir(root, "codec", 0)))
                 storage.fsync_dir(root)
@@ -251,6 +259,10 @@ class Index:
                 folder.collect_garbage(self.path, snap.manifest)
                 self._docs.delete_from(snap.manifest.next_doc_num)
                 txn = write.Txn(self.path, snap, self._docs, snap.manifest, self._progress, self.last_timings)
+                if snap.manifest.docstore is None:  # an index of format 1 or 2: its store gets row checks now
+                    uid = secrets.token_hex(16)
+                    self._docs.migrate(uid)
+                    txn.m = txn.m.replace(docstore=DocStoreEntry(uid))
                 yield txn
                 if txn.m != snap.manifest:
                     t = time.perf_counter()
@@ -263,7 +275,7 @@ class Index:
                         folder.collect_garbage(self.path, new)
                 build.add_time(self.last_timings, "total_s", started)
         except (OSError, sqlite3.Error) as exc:
-            raise storage.os_error(exc, self.path, doing) or exc from None
+            raise storage.os_error(exc, self.path, doing) or _store_error(exc, self.path) from None
 
     def add(self, documents: Iterable[str | dict[str, Any]], *, batch_size: int = 32,
             max_length: int | None = None, long_documents: str = "truncate", progress: Progress | None = None,
@@ -437,6 +449,12 @@ def _recluster_reason(snap: Snapshot) -> str | None:
         return (f"the collection has {now} tokens, {now / trained:.1f}x the {trained} the centroids were trained on; "
                 "compact() or rebuild() re-clusters it")
     return None
+
+
+def _store_error(exc: BaseException, path: Path) -> BaseException:
+    if isinstance(exc, sqlite3.DatabaseError):
+        return IndexFormatError(f"document store {path / storage.DOCSTORE} cannot be changed: {exc}")
+    return exc
 
 
 def _as_array(v: Any) -> np.ndarray:

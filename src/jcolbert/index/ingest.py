@@ -21,11 +21,12 @@ import math
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from jcolbert.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 _BAD_ID_CHARS = ("Cc", "Zl", "Zp")  # control characters (newline, tab, NUL, ...), line/paragraph separators
 
@@ -113,6 +114,8 @@ def names(items: Sequence[str], limit: int = 10) -> str:
 
 
 def check_shape(v: Any, dim: int, where: str) -> int:
+    import numpy as np
+
     shape = getattr(v, "shape", None)
     if shape is None:
         shape = np.shape(v)
@@ -125,6 +128,8 @@ def check_shape(v: Any, dim: int, where: str) -> int:
 
 def as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
     """A validated float32 [tokens, dim] array."""
+    import numpy as np
+
     a = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
     check_shape(a, dim, where)
     if not np.issubdtype(a.dtype, np.floating):

@@ -6,8 +6,9 @@ whole document (required keys, types, ranges, folder and file names, duplicates,
 before any file it names is opened, so a crafted or damaged manifest is an `IndexFormatError` naming the
 entry, never a path outside the folder, a huge allocation or a KeyError.
 
-Format 2 adds `checksum`: sha256 of the canonical JSON of everything else, so any edit or flipped byte is
-detected. Format 1 (no checksum) is still read, and the next change rewrites it as format 2.
+Format 3 has `checksum` (sha256 of the canonical JSON of everything else, so any edit or flipped byte is
+detected) and `docstore` (the uid that keys the document store's row checks, docstore.py). Formats 1 and 2
+(without them) are still read, and the next change rewrites them as format 3.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from jcolbert.errors import IndexFormatError
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "jcolbert-index"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_COUNT = 1 << 48  # documents, tokens, numbers: far above any real index, far below float/int64 trouble
 MAX_DIM = 1 << 16
 
 SEG_DIR = re.compile(r"seg-\d{6,12}-[0-9a-f]{6}")
 CODEC_DIR = re.compile(r"codec-\d{6,12}-[0-9a-f]{6}")
 TOMBSTONE = re.compile(r"del-\d{6,12}\.npy")
+UID = re.compile(r"[0-9a-f]{32}")
 EXACT_FILES = ("doc_nums.npy", "doclens.npy", "vectors.npy")
 PLAID_FILES = ("doc_nums.npy", "doclens.npy", "codes.npy", "residuals.npy", "ivf_docs.npy", "ivf_offsets.npy")
 CODEC_FILES = ("centroids.npy", "centroid_scale.npy", "cutoffs.npy", "weights.npy")
@@ -223,6 +225,21 @@ class CodecEntry:
 
 
 @dataclass(frozen=True)
+class DocStoreEntry:
+    """What the document store must be: the uid its row checks are keyed with (also stored inside it)."""
+
+    uid: str
+
+    @classmethod
+    def parse(cls, d: Any, where: str = "docstore") -> DocStoreEntry:
+        d = _dict(d, where, ("uid",))
+        return cls(_str(d["uid"], f"{where}.uid", pattern=UID))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"uid": self.uid}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Build settings recorded at creation (Index.create documents them)."""
 
@@ -258,6 +275,7 @@ class Manifest:
     next_auto_id: int = 0
     codec: CodecEntry | None = None
     segments: tuple[SegmentEntry, ...] = ()
+    docstore: DocStoreEntry | None = None
     format_version: int = FORMAT_VERSION
 
     @property
@@ -280,7 +298,8 @@ class Manifest:
                 "dim": self.dim, "nbits": self.nbits, "model": self.model, "settings": self.settings.to_dict(),
                 "next_doc_num": self.next_doc_num, "next_auto_id": self.next_auto_id,
                 "codec": self.codec.to_dict() if self.codec else None,
-                "segments": [s.to_dict() for s in self.segments]}
+                "segments": [s.to_dict() for s in self.segments],
+                "docstore": self.docstore.to_dict() if self.docstore else None}
 
     def dumps(self) -> bytes:
         """The file's bytes: canonical JSON with its checksum."""
@@ -300,7 +319,7 @@ class Manifest:
                                    f"reads up to {FORMAT_VERSION}); upgrade jcolbert to open it")
         keys = ("format", "format_version", "generation", "dim", "nbits", "model", "settings", "next_doc_num",
                 "next_auto_id", "codec", "segments")
-        d = _dict(d, "manifest", keys + (("checksum",) if version >= 2 else ()))
+        d = _dict(d, "manifest", keys + (("checksum",) if version >= 2 else ()) + (("docstore",) if version >= 3 else ()))
         if version >= 2:
             body = {k: v for k, v in d.items() if k != "checksum"}
             if d["checksum"] != checksum(body):
@@ -327,8 +346,11 @@ class Manifest:
         next_num = _int(d["next_doc_num"], "next_doc_num")
         if sum(s.num_docs for s in segments) > next_num:
             raise _fail("next_doc_num", f"{next_num} is below the {sum(s.num_docs for s in segments)} documents stored")
+        docstore = None if version < 3 or d["docstore"] is None else DocStoreEntry.parse(d["docstore"])
+        if version >= 3 and docstore is None:
+            raise _fail("docstore", "missing (format 3 keys the document store's row checks with it)")
         return cls(_int(d["generation"], "generation"), dim, nbits, model, Settings.parse(d["settings"]),
-                   next_num, _int(d["next_auto_id"], "next_auto_id"), codec, segments, version)
+                   next_num, _int(d["next_auto_id"], "next_auto_id"), codec, segments, docstore, version)
 
     @classmethod
     def loads(cls, data: bytes) -> Manifest:

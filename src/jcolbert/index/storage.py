@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import mmap
 import os
 import secrets
@@ -158,40 +159,33 @@ def read_small(root: Path, name: str, limit: int) -> bytes:
 def open_array(dir_fd: int, name: str, entry: FileEntry, *, where: str, verify: bool, mmap_it: bool = True) -> np.ndarray:
     """Open an array file named by the manifest, checking it is the file the manifest describes.
 
-    Size, dtype and shape are always checked against the .npy header and the file's length before anything
-    is mapped or read; the crc32 when `verify`. Returns a read-only (memory-mapped) array."""
+    Size always, then the crc32 (when `verify`), then dtype and shape against the .npy header and the file's
+    length, all before anything is mapped as an array or allocated. Returns a read-only array."""
     fd = open_regular(name, dir_fd, where)
     with os.fdopen(fd, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size != entry.bytes:
             raise IndexFormatError(f"{where} is {size} bytes but the manifest recorded {entry.bytes}: truncated or "
                                    "replaced; restore the folder from a copy or rebuild the index")
-        try:
-            version = np.lib.format.read_magic(fh)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(fh)
-        except (ValueError, OSError, SyntaxError, TypeError) as exc:
-            raise IndexFormatError(f"{where} is not a readable .npy array: {exc}") from None
-        offset = fh.tell()
-        if fortran or dtype.hasobject or dtype.str != entry.dtype or tuple(shape) != entry.shape:
-            raise IndexFormatError(f"{where} holds {dtype.str}{list(shape)} but the manifest recorded "
-                                   f"{entry.dtype}{list(entry.shape)}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if offset + nbytes != size:
-            raise IndexFormatError(f"{where}: its header promises {nbytes} bytes of data after {offset}, the file has "
-                                   f"{size - offset}")
-        if mmap_it and nbytes:
-            buf: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            crc = zlib.crc32(buf) if verify else entry.crc32
-            arr = np.frombuffer(buf, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
-        else:
-            fh.seek(0)
-            data = fh.read()
-            crc = zlib.crc32(data) if verify else entry.crc32
-            arr = np.frombuffer(data, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
-    if crc != entry.crc32:
+        buf: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if mmap_it and size else fh.read()
+    if verify and zlib.crc32(buf) != entry.crc32:
         raise IndexFormatError(f"{where} fails its checksum (crc32 differs from the manifest): the file is corrupted")
-    return arr.reshape(shape)
+    try:
+        head = io.BytesIO(bytes(buf[:min(size, 4096)]))
+        version = np.lib.format.read_magic(head)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(head)
+    except Exception as exc:  # numpy's header parser raises whatever its tokenizer meets
+        raise IndexFormatError(f"{where} is not a readable .npy array ({type(exc).__name__})") from None
+    offset = head.tell()
+    if fortran or dtype.hasobject or dtype.str != entry.dtype or tuple(shape) != entry.shape:
+        raise IndexFormatError(f"{where} holds {dtype.str}{list(shape)} but the manifest recorded "
+                               f"{entry.dtype}{list(entry.shape)}")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset + nbytes != size:
+        raise IndexFormatError(f"{where}: its header promises {nbytes} bytes of data after {offset}, the file has "
+                               f"{size - offset}")
+    return np.frombuffer(buf, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset).reshape(shape)
 
 
 # ----------------------------------------------------------------------------------------------- writing arrays
