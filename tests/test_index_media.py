@@ -173,3 +173,34 @@ def test_read_only_folder_and_readonly_flag(base, tmp_path, monkeypatch) -> None
         index.delete(["d1"])
     assert results(index) == base[1]
     shutil.rmtree(path)
+
+
+class _InterruptAfterCommit:
+    """A connection whose COMMIT succeeds and is then followed by Ctrl-C (the signal lands right after it)."""
+
+    def __init__(self, con):
+        self._con = con
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def execute(self, sql, *args):
+        result = self._con.execute(sql, *args)
+        if sql == "COMMIT":
+            raise KeyboardInterrupt
+        return result
+
+
+def test_ctrl_c_right_after_a_docstore_commit_stays_a_keyboard_interrupt(tmp_path) -> None:
+    from jcolbert.index.docstore import DocStore
+
+    path = tmp_path / "docs.sqlite"
+    uid = uuid.uuid4().hex
+    DocStore.create(path, uid)
+    store = DocStore(path, uid=uid)
+    store._con = _InterruptAfterCommit(store._con)
+    with pytest.raises(KeyboardInterrupt):  # was: OperationalError "cannot rollback - no transaction is active"
+        store.insert([0], ["a"], ["text a"], [None])
+    store._con = store._con._con
+    assert store.count() == 1
+    store.close()

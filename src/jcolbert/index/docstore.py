@@ -165,8 +165,9 @@ class DocStore:
             try:
                 self._con.executemany(sql, rows)
                 self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
+            except BaseException:  # Ctrl-C may land after COMMIT returned: nothing left to roll back
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
                 raise
 
     def checkpoint(self) -> None:
@@ -199,8 +200,9 @@ class DocStore:
                 self._con.executemany("UPDATE docs SET idcheck = ?, rowcheck = ? WHERE num = ?",
                                       [(row_check(key, n, i), row_check(key, n, i, t, m), n) for n, i, t, m in rows])
                 self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
+            except BaseException:  # Ctrl-C may land after COMMIT returned: nothing left to roll back
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
                 raise
             with contextlib.suppress(sqlite3.OperationalError):  # a reader holds the WAL open: a later writer
                 self._con.execute("PRAGMA journal_mode=DELETE")
