@@ -54,7 +54,7 @@ def load_checkpoint_model(name: str, config: ColBERTConfig | None):
     import jcolbert
 
     base = ColBERTConfig.load_from_checkpoint(name)
-    return jcolbert.load_model(name, **encoder_overrides(config, base))
+    return jcolbert.load_model(name, dtype="float32", **encoder_overrides(config, base))  # colbert-ai: fp32 on CPU
 
 
 class Checkpoint:
