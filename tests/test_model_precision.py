@@ -174,3 +174,15 @@ def test_windows_cover_every_key_that_matters() -> None:
     assert small[0] is not None and large[0] is not None and large[0] > small[0]
     assert small[3] is None
     assert small[0] >= attention.MARGIN / slopes[0]
+
+
+def test_readme_performance_block_runs(minilm_available: bool, capsys: pytest.CaptureFixture) -> None:
+    """README.md's "Performance" section: its Python block runs verbatim and prints what it says."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Performance\n(.*?)(?=^## |\Z)", readme, flags=re.S | re.M)
+    assert section, "README has no Performance section"
+    (code,) = re.findall(r"^```python\n(.*?)^```", section.group(1), flags=re.S | re.M)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "float32"
