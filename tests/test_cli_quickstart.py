@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jcolbert.cli.main import app
-from jcolbert.quickstart import EXAMPLE_QUERIES, stdlib_documents
+from jcolbert.cli.quickstart import EXAMPLE_QUERIES, stdlib_documents
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ def test_collection_is_deterministic_and_holds_the_answers():
     assert all(d["text"].startswith(d["id"]) and d["metadata"]["module"] for d in docs)
     assert len(stdlib_documents(20)) == 20 and stdlib_documents(20) == docs[:20]
     # the same in another process, with other modules loaded: no object addresses or run-time state in the text
-    code = "import json; from jcolbert.quickstart import stdlib_documents; print(json.dumps(stdlib_documents(500)))"
+    code = "import json; from jcolbert.cli.quickstart import stdlib_documents; print(json.dumps(stdlib_documents(500)))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     import logging.handlers  # noqa: F401  (adds handlers to logging's state in this process only)
 

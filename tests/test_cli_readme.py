@@ -93,7 +93,7 @@ def test_command_line_examples_run(tmp_path, monkeypatch, hub_points_to_tiny_jin
     from jcolbert import Index
 
     with Index.open(tmp_path / "my_index") as index:  # after `delete my_index doc-2` and `compact`
-        assert sorted(index.ids()) == ["colbert.md", "doc-1", "doc-3", "todo.txt"]
+        assert sorted(index.ids()) == ["doc-1", "doc-3", "notes/colbert.md", "notes/todo.txt"]
     with Index.open(tmp_path / "papers") as papers:
         assert papers.get("p2")["text"] == "ColBERTv2\nResidual compression of token vectors."
 

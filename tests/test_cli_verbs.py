@@ -100,7 +100,10 @@ def test_jsonl_index_search_info_delete_compact(tmp_path, corpus, tiny_jina_dir)
     assert info["documents"] == 4 and info["tokens"] > 0
     assert "documents" in ok("info", idx).stdout
 
-    deleted = json.loads(ok("delete", idx, "jina", "nope", "--json").stdout)
+    refused = jc("delete", idx, "jina", "nope")  # as Index.delete: an unknown id deletes nothing
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: ") and "'nope'" in refused.stderr
+    assert "--missing-ok" in refused.stderr and json.loads(ok("info", idx, "--json").stdout)["documents"] == 4
+    deleted = json.loads(ok("delete", idx, "jina", "nope", "--missing-ok", "--json").stdout)
     assert deleted["deleted"] == 1 and deleted["not_found"] == ["nope"] and deleted["documents"] == 3
     after = json.loads(ok("search", idx, "ColBERT", "--json").stdout)
     assert "jina" not in {h["id"] for h in after["hits"]}
@@ -159,7 +162,7 @@ def test_folder_skips_binary_files_with_a_count(tmp_path, corpus, tiny_jina_dir)
     result = ok("index", idx, corpus["folder"], "--model", tiny_jina_dir)
     assert "skipped 1 binary file(s)" in result.stderr
     hits = json.loads(ok("search", idx, "centroids", "--json").stdout)["hits"]
-    assert {h["id"] for h in hits} == {"a.md", "sub/b.txt"}
+    assert {h["id"] for h in hits} == {"notes/a.md", "notes/sub/b.txt"}
 
 
 def test_queries_file_writes_a_trec_run(tmp_path, corpus, tiny_jina_dir):

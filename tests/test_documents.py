@@ -46,8 +46,8 @@ def test_jsonl_ids_text_metadata(tmp_path):
     out = docs(f)
     assert out == [
         {"id": "a", "text": "first", "metadata": {"lang": "en"}},
-        {"id": "3", "text": "second", "metadata": {"year": 2024, "extra": [1, 2]}},
-        {"id": "4", "text": "a bare string", "metadata": {}},
+        {"id": "c.jsonl:3", "text": "second", "metadata": {"year": 2024, "extra": [1, 2]}},
+        {"id": "c.jsonl:4", "text": "a bare string", "metadata": {}},
     ]
 
 
@@ -93,13 +93,13 @@ def test_empty_text_is_an_error_unless_skipped(tmp_path):
         docs(f)
     report = ReadReport()
     out = list(read_documents(f, ReadOptions(skip_empty=True), report))
-    assert [d["id"] for d in out] == ["1"] and len(report.empty) == 1
+    assert [d["id"] for d in out] == ["c.jsonl:1"] and len(report.empty) == 1
     assert report.skipped_summary() == "skipped 1 empty document(s)"
 
 
 def test_json_array(tmp_path):
     f = write(tmp_path / "c.json", json.dumps(["one", {"id": "b", "text": "two"}]))
-    assert [(d["id"], d["text"]) for d in docs(f)] == [("1", "one"), ("b", "two")]
+    assert [(d["id"], d["text"]) for d in docs(f)] == [("c.json:1", "one"), ("b", "two")]
 
 
 # --- CSV / TSV / Parquet -----------------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_csv_with_quotes_and_newlines(tmp_path):
 
 def test_csv_ids_default_to_row_numbers(tmp_path):
     f = write(tmp_path / "c.csv", "body\nalpha\nbeta\n")
-    assert [d["id"] for d in docs(f, text_field="body")] == ["1", "2"]
+    assert [d["id"] for d in docs(f, text_field="body")] == ["c.csv:1", "c.csv:2"]
 
 
 def test_csv_without_the_named_column(tmp_path):
@@ -166,7 +166,7 @@ def test_parquet(tmp_path):
 
 def test_txt_is_one_document_per_line(tmp_path):
     f = write(tmp_path / "lines.txt", "alpha\n\nbeta\n")
-    assert [(d["id"], d["text"]) for d in docs(f)] == [("1", "alpha"), ("3", "beta")]
+    assert [(d["id"], d["text"]) for d in docs(f)] == [("lines.txt:1", "alpha"), ("lines.txt:3", "beta")]
 
 
 def test_folder_relative_paths_binary_and_other_files_counted(tmp_path):
@@ -180,7 +180,7 @@ def test_folder_relative_paths_binary_and_other_files_counted(tmp_path):
     write(root / ".hidden.md", "secret")
     report = ReadReport()
     out = list(read_documents(root, ReadOptions(), report))
-    assert [d["id"] for d in out] == ["a.md", "sub/b.txt"]
+    assert [d["id"] for d in out] == [f"{root.name}/a.md", f"{root.name}/sub/b.txt"]
     assert out[1]["metadata"] == {"path": "sub/b.txt"}
     assert sorted(report.binary_files) == ["image.txt", "photo.png"]
     assert report.other_files == ["script.py"] and report.empty == ["empty.txt"]
@@ -208,10 +208,22 @@ def test_utf8_bom_is_ignored(tmp_path):
     assert docs(f)[0]["id"] == "1"
 
 
-def test_several_inputs_prefix_positional_ids(tmp_path):
+def test_positional_ids_name_their_input(tmp_path):
+    """Default ids never collide across inputs, whether read together or in separate runs (issue 9:
+    a.txt then b.txt both got ids 1, 2, ... and b.txt was skipped as already indexed)."""
     a = write(tmp_path / "a.jsonl", '{"text": "x"}\n')
     b = write(tmp_path / "b.txt", "y\n")
+    c = write(tmp_path / "c.txt", "z\n")
     assert [d["id"] for d in docs([a, b])] == ["a.jsonl:1", "b.txt:1"]
+    assert [d["id"] for d in docs(b)] + [d["id"] for d in docs(c)] == ["b.txt:1", "c.txt:1"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    write(one / "n.md", "first")
+    write(two / "n.md", "second")
+    assert [d["id"] for d in docs(one)] + [d["id"] for d in docs(two)] == ["one/n.md", "two/n.md"]
+
+
+def test_query_files_keep_bare_line_numbers(tmp_path):
+    assert read_queries(write(tmp_path / "q.txt", "one\ntwo\n")) == [("1", "one"), ("2", "two")]
 
 
 def test_unsupported_and_missing_inputs(tmp_path):
@@ -229,7 +241,7 @@ def test_scan_rejects_duplicates_and_empty_input(tmp_path):
     with pytest.raises(InputError, match=r"the input holds no documents"):
         scan_documents(tmp_path / "empty")
     ok = scan_documents(write(tmp_path / "ok.jsonl", '{"text": "x"}\n{"text": "y"}\n'))
-    assert ok.count == 2 and ok.ids == ["1", "2"]
+    assert ok.count == 2 and ok.ids == ["ok.jsonl:1", "ok.jsonl:2"]
 
 
 def test_read_queries_formats(tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jcolbert.index.codec import Assigner, Codec, _shares, kmeans, num_centroids_for, pack_bits
+from jcolbert.index.codec import Codec, num_centroids_for, pack_bits
+from jcolbert.index.kmeans import Assigner, _shares, kmeans
 from test_index_data import make_docs
 
 
@@ -77,10 +78,11 @@ def test_compression_error_shrinks_with_more_bits(residual) -> None:
 def test_codec_survives_save_and_load(tmp_path, residual) -> None:
     x = np.concatenate(make_docs(200, dim=32, seed=4))
     codec = Codec.train(x, nbits=2, num_centroids=64, niter=4, seed=0, residual=residual)
-    folder = tmp_path / "codec"
-    folder.mkdir()
-    entry = codec.save(folder)
-    back = Codec.load(tmp_path, entry, verify=True)
+    folder = codec.save(tmp_path / "codec")
+    assert sorted(p.name for p in folder.iterdir())[:2] == ["centroid_scale.npy", "centroids.npy"]
+    assert (folder / "codec.json").is_file()
+    back = Codec.load(folder)
+    assert back.residual == residual and back.info["trained_tokens"] == len(x)
     assert np.array_equal(back.centroids, codec.centroids) and np.array_equal(back.weights, codec.weights)
     c1, r1 = codec.compress(x)
     c2, r2 = back.compress(x)

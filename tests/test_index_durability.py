@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from jcolbert.errors import InputError
 from jcolbert.index import Index
 from test_index_data import make_docs, query_from
 
@@ -54,6 +55,24 @@ CHILD = textwrap.dedent("""
         tick()
 
     os.fsync, os.replace = fsync, replace
+    from jcolbert.index import docstore
+    real_tx, real_cp = docstore.DocStore._transaction, docstore.DocStore.checkpoint
+
+    def transaction(self, *args):  # each SQLite commit of the document store is a kill point too
+        tick()
+        real_tx(self, *args)
+        tick()
+
+    def checkpoint(self):
+        tick()
+        real_cp(self)
+        tick()
+
+    docstore.DocStore._transaction, docstore.DocStore.checkpoint = transaction, checkpoint
+    if op == "create":
+        Index.create(path, dim={dim}, progress=False)
+        print(count)
+        raise SystemExit(0)
     index = Index.open(path, progress=False)
 
     def run(op):
@@ -122,8 +141,7 @@ def _check_after_crash(path: Path, allowed_states: list[tuple] | None) -> tuple:
     # the next writer removes the leftovers of the crashed commit and commits normally
     index.add_embeddings(["probe"], [doc])
     assert "probe" in index and len(index) == len(ids) + 1
-    m = index._snap.manifest
-    live_dirs = {s["dir"] for s in m["segments"]} | ({m["codec"]["dir"]} if m["codec"] else set())
+    live_dirs = index._current().manifest.folders()
     on_disk = {p.name for p in path.iterdir() if p.is_dir()}
     assert on_disk == live_dirs, f"leftover folders {sorted(on_disk - live_dirs)}"
     reopened = Index.open(path, verify=True, progress=False)
@@ -154,9 +172,9 @@ def _kill_at_every_step(tmp_path: Path, op: str, *, plaid: bool, every: int = 1)
     return steps
 
 
-@pytest.mark.parametrize(("op", "every"), [("add", 2), ("delete", 1)])
+@pytest.mark.parametrize(("op", "every"), [("add", 4), ("delete", 1)])
 def test_kill9_at_many_steps(tmp_path, op, every) -> None:
-    """Fast-suite version: every step of a delete, every other step of an add (each child imports torch)."""
+    """Fast-suite version: every step of a delete, every fourth step of an add (each child imports torch)."""
     assert _kill_at_every_step(tmp_path, op, plaid=True, every=every) >= 3
 
 
@@ -165,6 +183,32 @@ def test_kill9_at_many_steps(tmp_path, op, every) -> None:
                                            ("add_exact_to_plaid", False), ("add", False)])
 def test_kill9_at_every_step_slow(tmp_path, op, plaid) -> None:
     assert _kill_at_every_step(tmp_path, op, plaid=plaid) >= 3
+
+
+def test_kill9_during_create_leaves_no_index_or_a_whole_one(tmp_path) -> None:
+    """Index.create killed at any step: either a whole empty index, or remains the next create reuses."""
+    out = _child(tmp_path, tmp_path / "full", "create", 10**9)
+    assert out.returncode == 0, out.stderr
+    steps = int(out.stdout.split()[-1])
+    assert steps >= 4
+    outcomes = set()
+    for n in range(1, steps + 1):
+        path = tmp_path / f"create{n}"
+        out = _child(tmp_path, path, "create", n)
+        assert out.returncode == -signal.SIGKILL, f"step {n}/{steps}: child was not killed: {out.stderr[-2000:]}"
+        if Index.exists(path):
+            index = Index.open(path, verify=True)
+            assert len(index) == 0
+            with pytest.raises(InputError, match="already exists"):
+                Index.create(path, dim=DIM)
+            outcomes.add("index")
+        else:
+            index = Index.create(path, dim=DIM)  # the remains are recognised and reused
+            outcomes.add("reused")
+        index.add_embeddings(None, make_docs(3, dim=DIM))
+        assert len(Index.open(path)) == 3
+        shutil.rmtree(path)
+    assert outcomes == {"index", "reused"}
 
 
 def test_kill9_compact_sampled_steps(tmp_path) -> None:

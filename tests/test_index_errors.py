@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from jcolbert.errors import IndexFormatError, IndexLockedError, InputError
+from jcolbert.errors import IndexFormatError, IndexLockedError, IndexReadOnlyError, InputError
 from jcolbert.index import Index
 from test_index_data import make_docs, query_from
 
@@ -140,7 +140,7 @@ def test_delete_of_unknown_ids_and_readonly(index) -> None:
         index.delete(["d1", "zzz"])
     assert state(index) == before
     ro = Index.open(index.path, readonly=True)
-    with pytest.raises(InputError, match="readonly"):
+    with pytest.raises(IndexReadOnlyError, match="readonly"):
         ro.delete(["d1"])
     assert len(ro.search_embeddings(query_from(make_docs(1, dim=DIM)[0]), k=3)) == 3
 

@@ -41,12 +41,14 @@ def test_prepared_centroid_scores_and_token_scores_match_float_math() -> None:
 
 def test_segment_memoises_inverse_norms_and_returns_the_same_values(monkeypatch) -> None:
     from jcolbert.index import segment
+    from jcolbert.index.manifest import SegmentEntry
     from jcolbert.index.segment import Segment
 
     x = np.concatenate(make_docs(100, dim=32, seed=4))
     codec = Codec.train(x, nbits=2, num_centroids=64, niter=4, seed=0)
     codes, residuals = codec.compress(x)
-    seg = Segment(entry={"num_tokens": len(x)}, doc_nums=np.zeros(0), doclens=np.zeros(0), offsets=np.zeros(1),
+    entry = SegmentEntry("seg-000001-abcdef", "plaid", 1, len(x), {})
+    seg = Segment(entry=entry, doc_nums=np.zeros(0), doclens=np.zeros(0), offsets=np.zeros(1),
                   live=np.zeros(0, dtype=bool), codes=codes, residuals=residuals)
     rows = np.array([5, 7, 5, 0, 9])
     R8 = codec.decode_residuals_int8(residuals[rows])

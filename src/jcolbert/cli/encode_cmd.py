@@ -20,11 +20,11 @@ import typer
 
 from jcolbert.cli.common import (
     DEFAULT_MODEL,
-    CliError,
     JsonOption,
     ModelOption,
     Output,
     QuietOption,
+    UsageError,
     load_model,
 )
 from jcolbert.documents import ReadOptions, batched, read_queries, scan_documents
@@ -59,13 +59,13 @@ def encode(
     """Encode texts into ColBERT token vectors and save them as safetensors."""
     out = Output(quiet=quiet, json_mode=json_out)
     if out_path.suffix != ".safetensors":
-        raise CliError(f"--out {out_path}: the file name must end in .safetensors")
+        raise UsageError(f"--out {out_path}: the file name must end in .safetensors")
     if out_path.is_dir():
-        raise CliError(f"--out {out_path} is a folder; give a file name ending in .safetensors")
+        raise UsageError(f"--out {out_path} is a folder; give a file name ending in .safetensors")
     options = ReadOptions(id_field=id_field, text_field=text_field)
     if queries:
         if len(inputs) != 1:
-            raise CliError("--queries takes exactly one query file")
+            raise UsageError("--queries takes exactly one query file")
         pairs = read_queries(inputs[0], options)
         ids, texts = [q for q, _ in pairs], [t for _, t in pairs]
     else:

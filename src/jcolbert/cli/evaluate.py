@@ -25,7 +25,8 @@ from typing import Annotated, Any
 
 import typer
 
-from jcolbert.cli.common import DEFAULT_MODEL, CliError, JsonOption, ModelOption, Output, QuietOption
+from jcolbert.cli.common import DEFAULT_MODEL, JsonOption, ModelOption, Output, QuietOption, UsageError
+from jcolbert.errors import require_extra
 
 
 def _split_list(values: list[str] | None) -> list[str]:
@@ -48,7 +49,7 @@ def _doc_maxlens(values: list[str] | None) -> tuple[int | None, ...]:
         try:
             out.append(int(item))
         except ValueError:
-            raise CliError(f"--doc-maxlen {item!r}: expected a token count such as 512 or 8192") from None
+            raise UsageError(f"--doc-maxlen {item!r}: expected a token count such as 512 or 8192") from None
     return tuple(out)
 
 
@@ -66,9 +67,9 @@ def _resolve_datasets(dataset: str, names: list[str], cache_dir: Path | None, ou
             out.note(f"fetching BEIR dataset {name} (cached after the first time)")
             resolved.append((name, download_beir(name, cache_dir)))
         elif base.is_dir():
-            raise CliError(f"{local} does not exist (asked for by --datasets {name})")
+            raise UsageError(f"{local} does not exist (asked for by --datasets {name})")
         else:
-            raise CliError(f"{dataset}: not a folder; use 'beir' to fetch public BEIR datasets by name")
+            raise UsageError(f"{dataset}: not a folder; use 'beir' to fetch public BEIR datasets by name")
     return resolved
 
 
@@ -107,7 +108,9 @@ def evaluate(
     stat_test: Annotated[str, typer.Option(help="Significance test between runs: student (paired t) or fisher.")] = "student",
     bm25_k1: Annotated[float, typer.Option(help="BM25 k1.")] = 1.2,
     bm25_b: Annotated[float, typer.Option(help="BM25 b.")] = 0.75,
-    bm25_stemmer: Annotated[str | None, typer.Option(help="BM25 stemmer, e.g. english (needs PyStemmer).")] = None,
+    bm25_stemmer: Annotated[
+        str, typer.Option(help="BM25 stemmer: a PyStemmer language (english, as BEIR's BM25) or none.")
+    ] = "english",
     identical_ids: Annotated[
         str,
         typer.Option(help="Results whose document id equals the query id: drop (BEIR's rule), keep, or auto (drop on BEIR datasets)."),
@@ -128,6 +131,8 @@ def evaluate(
     `jcolbert evaluate beir --datasets scifact,nfcorpus --model jinaai/jina-colbert-v1-en --out out/beir` (online).
     """
     out = Output(quiet=quiet, json_mode=json_out)
+    for module in ("ranx", "bm25s", "ir_measures"):
+        require_extra(module, "eval", "jcolbert evaluate")
     from jcolbert.evaluate.bm25 import BM25Settings
     from jcolbert.evaluate.metrics import DEFAULT_METRICS
     from jcolbert.evaluate.runner import COLBERT_MODES, EvalSettings
@@ -145,7 +150,7 @@ def evaluate(
         metrics=tuple(_split_list([metrics])) if metrics else DEFAULT_METRICS,
         identical_ids=identical_ids,
         stat_test=stat_test,
-        bm25=BM25Settings(k1=bm25_k1, b=bm25_b, stemmer=bm25_stemmer),
+        bm25=BM25Settings(k1=bm25_k1, b=bm25_b, stemmer=None if bm25_stemmer.lower() == "none" else bm25_stemmer),
         search_knobs={
             name: value
             for name, value in (("ncells", ncells), ("centroid_score_threshold", centroid_score_threshold), ("ndocs", ndocs))
@@ -153,7 +158,7 @@ def evaluate(
         },
     )
     if out_dir.is_file():
-        raise CliError(f"--out {out_dir} is a file; give a folder")
+        raise UsageError(f"--out {out_dir} is a file; give a folder")
 
     if datasets:
         names = _split_list([datasets])
@@ -162,7 +167,7 @@ def evaluate(
         path = Path(dataset).expanduser()
         if not path.is_dir():
             hint = " (to fetch BEIR datasets by name: jcolbert evaluate beir --datasets scifact,...)" if dataset == "beir" else ""
-            raise CliError(f"{dataset}: no such dataset folder{hint}")
+            raise UsageError(f"{dataset}: no such dataset folder{hint}")
         targets = [(None, path, out_dir)]
 
     encoder: Any = None

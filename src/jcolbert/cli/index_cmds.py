@@ -9,6 +9,7 @@ and running the same command again continues where it stopped.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,31 +18,39 @@ import typer
 from jcolbert.cli.common import (
     DEFAULT_MODEL,
     EXIT_INTERRUPTED,
-    CliError,
     JsonOption,
     Output,
     QuietOption,
+    UsageError,
     load_model,
     quiet_truncation_log,
     require_index_folder,
 )
 from jcolbert.documents import ReadOptions, batched, read_documents, scan_documents
+from jcolbert.errors import InputError
 
 IndexPath = Annotated[Path, typer.Argument(help="The index folder.", show_default=False)]
+WaitOption = Annotated[
+    float, typer.Option("--wait", help="Seconds to wait while another process changes the index.", min=0)
+]
 
 
 def index_exists(path: Path) -> bool:
     """Whether ``path`` holds a jcolbert index (its manifest), as opposed to nothing or an empty folder."""
-    return (path / "manifest.json").is_file()
+    from jcolbert.index import Index
+
+    return Index.exists(path)
 
 
-def open_index(path: Path) -> Any:
+def open_index(path: Path, wait: float = 0.0) -> Any:
     """Open an existing index for the CLI: our own progress bars replace the engine's."""
     from jcolbert import Index
 
     if not index_exists(path):
-        raise CliError(f"{path} is not a jcolbert index (no manifest.json there)")
-    return Index.open(path, progress=False)
+        from jcolbert.index.manifest import MANIFEST
+
+        raise UsageError(f"{path} is not a jcolbert index (no {MANIFEST} there)")
+    return Index.open(path, progress=False, lock_timeout=wait)
 
 
 def index(
@@ -86,9 +95,15 @@ def index(
     skip_empty: Annotated[
         bool, typer.Option("--skip-empty", help="Skip documents with empty text instead of failing.")
     ] = False,
+    long_documents: Annotated[
+        str,
+        typer.Option(help="Documents longer than the model's limit: 'truncate' (counted), or 'split' into "
+                     "overlapping windows whose vectors all index the document."),
+    ] = "truncate",
     batch_size: Annotated[
         int, typer.Option(help="Documents per commit (what a Ctrl-C can lose).", min=1)
     ] = 1000,
+    wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -96,7 +111,9 @@ def index(
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=False)
     if nbits not in (1, 2, 4):
-        raise CliError(f"--nbits {nbits}: choose 1, 2 or 4")
+        raise UsageError(f"--nbits {nbits}: choose 1, 2 or 4")
+    if long_documents not in ("truncate", "split"):
+        raise UsageError(f"--long-documents {long_documents}: choose truncate or split")
     options = ReadOptions(
         id_field=id_field,
         text_field=text_field,
@@ -109,64 +126,38 @@ def index(
     if scan.report.skipped_summary():
         out.note(scan.report.skipped_summary())
 
-    from jcolbert.index import Index
-
-    if index_exists(index_path):
-        if doc_maxlen is not None or model is not None:
-            out.note(
-                f"{index_path} exists: adding with its own model and settings (--model/--doc-maxlen ignored)"
-            )
-        idx = open_index(index_path)
-        created = False
-    else:
-        if index_path.is_dir() and any(index_path.iterdir()):
-            raise CliError(
-                f"{index_path} is a folder with other files in it, not an index; choose a new path"
-            )
-        name = model or DEFAULT_MODEL
-        out.note(f"loading model {name}")
-        encoder = load_model(name, doc_maxlen=doc_maxlen)
-        idx = Index.create(index_path, model=encoder, nbits=nbits, progress=False)
-        created = True
-
+    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out, wait)
     present = set(idx.ids()).intersection(scan.ids)
+    if present:
+        check_same_texts(idx, index_path, read_documents(inputs, options), present)
     todo = scan.count - len(present)
     if present:
         out.note(
             f"{len(present)} of {scan.count} documents are already in the index; adding the other {todo}"
         )
-    encoder = idx.model if todo else None  # loading a model for nothing to add would only cost time
     added = truncated = 0
-    timings = {"encode": 0.0, "index": 0.0}
+    timings: dict[str, float] = {}
     try:
         with out.progress("indexing", total=todo) as advance, quiet_truncation_log():
-            pending = (d for d in read_documents(inputs, options) if d["id"] not in present)
-            for batch in batched(pending, batch_size):
-                t0 = time.perf_counter()
-                vectors = encoder.encode_documents([d["text"] for d in batch], show_progress=False)
-                t1 = time.perf_counter()
-                idx.add_embeddings(
-                    [d["id"] for d in batch],
-                    list(vectors),
-                    texts=[d["text"] for d in batch],
-                    metadata=[d["metadata"] or None for d in batch],
-                )
-                timings["encode"] += t1 - t0
-                timings["index"] += time.perf_counter() - t1
-                truncated += getattr(vectors, "n_truncated", 0)
-                added += len(batch)
-                advance(len(batch))
+            pending = (
+                {"id": d["id"], "text": d["text"], "metadata": d["metadata"] or None}
+                for d in read_documents(inputs, options)
+                if d["id"] not in present
+            )
+            if todo:  # loading a model for nothing to add would only cost time
+                idx.add(pending, long_documents=long_documents, progress=progress_to(advance),
+                        commit_every=batch_size)  # fmt: skip
+                added, truncated = idx.last_add["documents"], idx.last_add["truncated"]
+                timings = dict(idx.last_timings)
     except KeyboardInterrupt:
+        kept = _stats(idx).get("documents", "?")
         out.result(
-            f"interrupted: {index_path} keeps the {len(present) + added} documents committed so far "
-            f"({todo - added} of this input not yet added); run the same command again to continue"
+            f"interrupted: {index_path} keeps the {kept} documents committed so far; "
+            "run the same command again to continue"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    if truncated and encoder is not None:
-        out.note(
-            f"truncated {truncated} of {added} documents to {encoder.config.doc_maxlen} tokens "
-            "(a new index takes --doc-maxlen)"
-        )
+    if truncated:
+        out.note(truncation_note(truncated, added, idx.model.config))
 
     stats = _stats(idx)
     summary = {
@@ -181,8 +172,8 @@ def index(
         },
         "truncated": truncated,
         "seconds": round(time.perf_counter() - started, 3),
-        "seconds_encoding": round(timings["encode"], 3),
-        "seconds_indexing": round(timings["index"], 3),
+        "seconds_encoding": round(timings.get("encode_s", 0.0), 3),
+        "seconds_indexing": round(timings.get("total_s", 0.0) - timings.get("encode_s", 0.0), 3),
         "stats": stats,
     }
     if json_out:
@@ -193,6 +184,76 @@ def index(
             + (f", skipped {len(present)} already present" if present else "")
             + f"; it now holds {stats.get('documents', '?')} documents"
         )
+
+
+def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None, nbits: int,
+                    out: Output, wait: float = 0.0) -> tuple[Any, bool]:  # fmt: skip
+    """The index at ``index_path`` (its own model and settings) or a new one; notes the options ignored."""
+    from jcolbert.index import Index
+
+    if index_exists(index_path):
+        idx = open_index(index_path, wait)
+        ignored = []
+        if model is not None and not _same_model(model, _stats(idx).get("model")):
+            ignored.append(f"--model {model}")
+        if doc_maxlen is not None:
+            ignored.append(f"--doc-maxlen {doc_maxlen}")
+        if ignored:
+            out.note(f"{index_path} exists: adding with its own model and settings ({', '.join(ignored)} ignored)")
+        return idx, False
+    from jcolbert.index.folder import creation_remains
+
+    if index_path.is_dir() and any(index_path.iterdir()) and not creation_remains(index_path):
+        raise UsageError(f"{index_path} is a folder with other files in it, not an index; choose a new path")
+    name = model or DEFAULT_MODEL
+    out.note(f"loading model {name}")
+    encoder = load_model(name, doc_maxlen=doc_maxlen)
+    return Index.create(index_path, model=encoder, nbits=nbits, progress=False, lock_timeout=wait), True
+
+
+def _same_model(given: str, stored: str | None) -> bool:
+    if stored is None:
+        return False
+    local = Path(given).expanduser()
+    return given == stored or (local.is_dir() and str(local.resolve()) == stored)
+
+
+def check_same_texts(idx: Any, index_path: Path, documents: Iterable[dict[str, Any]], present: set[str]) -> None:
+    """Ids already in the index are skipped (that is how a run resumes), so an id that now names a different
+    text must stop the run: skipping it would silently lose a document."""
+    clashes: list[str] = []
+    for batch in batched((d for d in documents if d["id"] in present), 1000):
+        stored = idx.get([d["id"] for d in batch])
+        clashes += [d["id"] for d, s in zip(batch, stored, strict=True)
+                    if s.get("text") is not None and s["text"] != d["text"]]  # fmt: skip
+    if clashes:
+        shown = ", ".join(repr(c) for c in clashes[:5]) + (", ..." if len(clashes) > 5 else "")
+        raise InputError(
+            f"{len(clashes)} document id(s) of this input are already in {index_path} with a different text "
+            f"({shown}); nothing was added. Give these documents other ids (an id field, or a file name the "
+            f"index has not seen), or delete the old ones first (jcolbert delete {index_path} ID ...)"
+        )
+
+
+def progress_to(advance: Callable[[int], None]) -> Callable[[int, int | None], None]:
+    """`Index.add`'s ``progress(done, total)`` (after each encoder call) as steps of a progress bar."""
+    shown = [0]
+
+    def progress(done: int, total: int | None) -> None:
+        advance(done - shown[0])
+        shown[0] = done
+
+    return progress
+
+
+def truncation_note(truncated: int, added: int, config: Any) -> str:
+    """What was cut, and the option that would keep it (only options this model can take)."""
+    limit = config.doc_maxlen
+    longest = getattr(config, "max_positions", None)
+    ways = ["--long-documents split indexes all of their text"]
+    if longest and limit < longest:
+        ways.append(f"a new index takes --doc-maxlen up to {longest}")
+    return f"truncated {truncated} of {added} documents to {limit} tokens ({'; '.join(ways)})"
 
 
 def _stats(idx: Any) -> dict[str, Any]:
@@ -227,37 +288,53 @@ def delete(
         list[str] | None, typer.Argument(help="Document ids to delete.", show_default=False)
     ] = None,
     ids_file: Annotated[Path | None, typer.Option("--ids-file", help="A file with one id per line.")] = None,
+    missing_ok: Annotated[
+        bool,
+        typer.Option("--missing-ok", help="Ids the index does not hold are listed, not an error."),
+    ] = False,
+    wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Delete documents by id (gone from results at once; `compact` reclaims the space)."""
+    """Delete documents by id (gone from results at once; `compact` reclaims the space).
+
+    An id the index does not hold is an error and nothing is deleted (as `Index.delete` in Python),
+    unless --missing-ok.
+    """
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
     wanted = list(ids or [])
     if ids_file is not None:
         wanted += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not wanted:
-        raise CliError("no ids given: pass ids as arguments or --ids-file FILE")
-    idx = open_index(index_path)
-    found = set(idx.ids()).intersection(wanted)
-    missing = [i for i in wanted if i not in found]
-    if found:
-        idx.delete(sorted(found))
-    summary = {"deleted": len(found), "not_found": missing, "documents": _stats(idx).get("documents")}
+        raise UsageError("no ids given: pass ids as arguments or --ids-file FILE")
+    idx = open_index(index_path, wait)
+    held = set(idx.ids())
+    missing = sorted({i for i in wanted if i not in held})
+    if missing and not missing_ok:
+        shown = ", ".join(repr(m) for m in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        raise InputError(
+            f"{index_path} holds no document with id {shown}; nothing was deleted "
+            "(--missing-ok deletes the others)"
+        )
+    deleted = idx.delete(wanted, missing_ok=missing_ok)
+    summary = {"deleted": deleted, "not_found": missing, "documents": _stats(idx).get("documents")}
     if json_out:
         out.json(summary)
     else:
         out.result(
-            f"deleted {len(found)} documents"
+            f"deleted {deleted} documents"
             + (f"; not in the index: {', '.join(missing[:10])}" if missing else "")
         )
 
 
-def compact(index_path: IndexPath, json_out: JsonOption = False, quiet: QuietOption = False) -> None:
+def compact(
+    index_path: IndexPath, wait: WaitOption = 0.0, json_out: JsonOption = False, quiet: QuietOption = False
+) -> None:
     """Rewrite the index without deleted documents (and re-cluster when it has outgrown its centroids)."""
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
-    idx = open_index(index_path)
+    idx = open_index(index_path, wait)
     before = _stats(idx)
     out.note(f"compacting {index_path}")
     done = idx.compact()

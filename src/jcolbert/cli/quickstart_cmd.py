@@ -7,8 +7,17 @@ from typing import Annotated
 
 import typer
 
-from jcolbert.cli.common import DEFAULT_MODEL, OFFLINE_MODEL, JsonOption, Output, QuietOption, snippet
-from jcolbert.quickstart import DEFAULT_LIMIT, LARGE_MODEL_LIMIT
+from jcolbert.cli.common import (
+    DEFAULT_MODEL,
+    OFFLINE_MODEL,
+    JsonOption,
+    Output,
+    QuietOption,
+    activation_hint,
+    command_name,
+    snippet,
+)
+from jcolbert.cli.quickstart import DEFAULT_LIMIT, LARGE_MODEL_LIMIT
 
 
 def quickstart(
@@ -36,7 +45,7 @@ def quickstart(
     quiet: QuietOption = False,
 ) -> None:
     """Index the Python standard library's docstrings, search them, and show the commands for your own files."""
-    from jcolbert.quickstart import run_quickstart
+    from jcolbert.cli.quickstart import run_quickstart
 
     out = Output(quiet=quiet, json_mode=json_out)
     result = run_quickstart(
@@ -77,12 +86,15 @@ def quickstart(
         f"{len(result.queries)} searches {t['search']:.2f}s"
     )
     model_flag = f" --model {result.model}" if result.model != DEFAULT_MODEL else ""
+    jc = command_name()
+    activate = activation_hint(jc)
     out.result(
         "\nNow with your own files (JSONL, CSV/TSV, Parquet, or a folder of .txt/.md):\n"
-        f"  jcolbert index my_index path/to/your/docs{model_flag}\n"
-        '  jcolbert search my_index "your question"\n'
-        "  jcolbert info my_index\n"
-        f'(search this example again: jcolbert search {result.index_path} "your question")'
+        f"  {jc} index my_index path/to/your/docs{model_flag}\n"
+        f'  {jc} search my_index "your question"\n'
+        f"  {jc} info my_index\n"
+        f'(search this example again: {jc} search {result.index_path} "your question")'
+        + (f"\n{activate}" if activate else "")
     )
 
 

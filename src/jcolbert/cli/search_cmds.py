@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,11 +10,11 @@ import typer
 
 from jcolbert.cli.common import (
     DEFAULT_MODEL,
-    CliError,
     JsonOption,
     ModelOption,
     Output,
     QuietOption,
+    UsageError,
     load_model,
     require_index_folder,
     snippet,
@@ -25,71 +23,18 @@ from jcolbert.documents import ReadOptions, read_documents, read_queries
 from jcolbert.errors import InputError
 
 
-def parse_filters(filters: list[str] | None) -> dict[str, Any] | list[str] | Callable[[dict], bool] | None:
+def parse_filters(filters: list[str] | None) -> Any:
     """``--filter key=value`` (repeatable, all must hold) -> a filter for `jcolbert.Index.search`.
+    The parsing and the matching rules live in the library (`jcolbert.index.filters.from_cli`)."""
+    from jcolbert.index.filters import from_cli
 
-    ``lang=en`` matches metadata whose ``lang`` is the text ``en``. A value that reads as JSON
-    (``year=2024``, ``ok=true``) matches either that number/boolean or the same text, because CSV
-    columns are stored as text while JSONL keeps numbers. ``id=a,b,c`` restricts to those ids.
-    Plain-text filters run inside SQLite; the others are checked per document in Python.
-    """
-    if not filters:
-        return None
-    texts: dict[str, str] = {}
-    typed: dict[str, Any] = {}
-    ids: list[str] | None = None
-    for item in filters:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise CliError(f"--filter {item!r}: expected KEY=VALUE, e.g. --filter lang=en")
-        if key == "id":
-            ids = [v.strip() for v in raw.split(",") if v.strip()]
-            continue
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if isinstance(value, str):
-            texts[key] = value
-        else:
-            typed[key] = value
-    if ids is not None:
-        if texts or typed:
-            raise CliError("--filter id=... cannot be combined with metadata filters")
-        return ids
-    if not typed:
-        return texts
-
-    def matches(metadata: dict) -> bool:
-        if any(metadata.get(k) != v for k, v in texts.items()):
-            return False
-        return all(_same(metadata.get(k), v) for k, v in typed.items())
-
-    return matches
-
-
-def _same(stored: Any, wanted: Any) -> bool:
-    """Equal as values, or equal as text (``"2024"`` stored by a CSV matches ``2024``)."""
-    if stored == wanted and type(stored) is type(wanted):
-        return True
-    return isinstance(stored, str) and stored == json.dumps(wanted)
+    return from_cli(filters)
 
 
 def check_query(query: str) -> str:
     if not query.strip():
         raise InputError("the query is empty")
     return query
-
-
-def _hit_dict(hit: Any) -> dict[str, Any]:
-    return {
-        "rank": hit.rank,
-        "id": hit.id,
-        "score": float(hit.score),
-        "text": hit.text,
-        "metadata": hit.metadata,
-    }
 
 
 def _print_hits(out: Output, query: str, hits: list[Any]) -> None:
@@ -141,7 +86,7 @@ def search(
     out = Output(quiet=quiet, json_mode=json_out)
     require_index_folder(index_path, must_exist=True)
     if (query is None) == (queries is None):
-        raise CliError("give either a QUERY or --queries FILE (not both, not neither)")
+        raise UsageError("give either a QUERY or --queries FILE (not both, not neither)")
     filter_spec = parse_filters(filters)
     pairs = [("1", check_query(query))] if query is not None else read_queries(queries)
 
@@ -149,9 +94,9 @@ def search(
 
     index = open_index(index_path)
     if query is not None and output is None:
-        hits = index.search(pairs[0][1], k=k, filter=filter_spec, return_text=True)
+        hits = index.search(pairs[0][1], k=k, filter=filter_spec, return_text=True, return_metadata=json_out)
         if json_out:
-            out.json({"query": query, "hits": [_hit_dict(h) for h in hits]})
+            out.json({"query": query, "hits": [h.to_dict() for h in hits]})
         else:
             _print_hits(out, query, hits)
         return
@@ -159,10 +104,11 @@ def search(
     results: dict[str, list[Any]] = {}
     with out.progress("searching", total=len(pairs)) as advance:
         for qid, text in pairs:
-            results[qid] = index.search(text, k=k, filter=filter_spec, return_text=json_out)
+            results[qid] = index.search(text, k=k, filter=filter_spec, return_text=json_out,
+                                        return_metadata=json_out)
             advance(1)
     if json_out and output is None:
-        out.json({qid: [_hit_dict(h) for h in hits] for qid, hits in results.items()})
+        out.json({qid: [h.to_dict() for h in hits] for qid, hits in results.items()})
         return
     if output is None:
         for qid, hits in results.items():

@@ -2,9 +2,10 @@
 generator that ColBERT reranks.
 
 Settings follow BEIR's BM25 (Elasticsearch defaults: k1 = 1.2, b = 0.75, Lucene's IDF, English stop
-words). Elasticsearch also stems with its English analyzer; stemming here needs the optional `PyStemmer`
-package and is off unless asked for (`stemmer="english"`), so the setting is explicit in every result file
-rather than depending on what happens to be installed.
+words) and, like Elasticsearch's English analyzer, stem: PyStemmer's English (Snowball) stemmer by default.
+With these settings SciFact's NDCG@10 is 0.6791, the model card's BM25 figure (0.679); without stemming it
+is 0.6625. `stemmer=None` turns stemming off. The settings, stemmer included, are recorded in every
+results.json.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from jcolbert.errors import InputError
+from jcolbert.errors import InputError, require_extra
 
 
 @dataclass(frozen=True)
@@ -21,33 +22,29 @@ class BM25Settings:
     b: float = 0.75
     method: str = "lucene"
     stopwords: str | None = "en"
-    stemmer: str | None = None  # e.g. "english" (needs PyStemmer)
+    stemmer: str | None = "english"  # a PyStemmer algorithm name; None: no stemming
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _make_stemmer(name: str | None):
+def make_stemmer(name: str | None):
+    """A PyStemmer stemmer object (bm25s calls its ``stemWords`` on lists of tokens), or None."""
     if not name:
         return None
+    stemmer = require_extra("Stemmer", "eval", f"the BM25 stemmer {name!r}")  # the PyStemmer package
     try:
-        import Stemmer  # PyStemmer
-    except ImportError as exc:
-        raise InputError(
-            f"BM25 stemmer {name!r} needs the PyStemmer package (pip install PyStemmer); "
-            f"or run without a stemmer"
-        ) from exc
-    try:
-        return Stemmer.Stemmer(name).stemWord
-    except KeyError as exc:
-        raise InputError(f"PyStemmer has no stemmer named {name!r}") from exc
+        return stemmer.Stemmer(name)
+    except KeyError:
+        known = ", ".join(sorted(stemmer.algorithms()))
+        raise InputError(f"no stemmer named {name!r}; PyStemmer has: {known}") from None
 
 
 class BM25:
     """A bm25s index over a fixed list of documents; `search` returns ids and scores, best first."""
 
     def __init__(self, doc_ids: Sequence[str], texts: Sequence[str], settings: BM25Settings | None = None):
-        import bm25s
+        bm25s = require_extra("bm25s", "eval", "BM25")
 
         if len(doc_ids) != len(texts):
             raise InputError(f"{len(doc_ids)} document ids for {len(texts)} texts")
@@ -55,7 +52,7 @@ class BM25:
             raise InputError("BM25 needs at least one document")
         self.settings = settings or BM25Settings()
         self.doc_ids = list(doc_ids)
-        self._stem = _make_stemmer(self.settings.stemmer)
+        self._stem = make_stemmer(self.settings.stemmer)
         tokens = bm25s.tokenize(
             list(texts), stopwords=self.settings.stopwords, stemmer=self._stem, show_progress=False
         )

@@ -30,11 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jcolbert.errors import InputError
-
-
-class DatasetError(InputError):
-    """A dataset folder that is missing a file, has a malformed line, or has nothing to evaluate."""
+from jcolbert.errors import DatasetError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from jcolbert.errors import JColbertError
+from jcolbert.errors import DownloadError
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
 
@@ -28,10 +28,6 @@ BEIR_NAMES: tuple[str, ...] = (
 
 #: The split each dataset is evaluated on in BEIR and in the model card (MS MARCO: dev).
 DEFAULT_SPLIT = {"msmarco": "dev"}
-
-
-class DownloadError(JColbertError):
-    """A dataset could not be fetched (unknown name, no network, bad archive)."""
 
 
 def default_cache_dir() -> Path:

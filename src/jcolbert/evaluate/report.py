@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jcolbert.errors import require_extra
 from jcolbert.evaluate.runner import EvaluationResult, RunResult
 from jcolbert.evaluate.runs import write_trec
 
@@ -169,6 +170,7 @@ def plot_bars(
     ylabel: str,
 ) -> Path:
     # The object-oriented API with the Agg canvas: no pyplot global state, no display needed.
+    require_extra("matplotlib", "eval", "results.png")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

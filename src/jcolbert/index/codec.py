@@ -13,26 +13,37 @@ The bucket grid is one particular 256-entry codebook per byte, so "pq" can only 
 Decompression is a table lookup either way: a [bytes, 256, 8/nbits] table turns residual bytes into values
 in one np.take (an int8 copy of it feeds the int8 search kernels, kernels.py).
 
-Training is fast because it is hierarchical: with many centroids we first cluster into ~sqrt(C) coarse
-groups, then split each group with its share of the centroids (spherical k-means at both levels), which
-costs O(N * sqrt(C)) instead of O(N * C) per iteration. Assigning every vector to its centroid at build
-time probes a few coarse groups for the same reason (`Assigner`).
+Training (kmeans.py) is an explicit step that needs no index, so one codec can serve many indexes (shards
+of one collection)::
+
+    codec = Codec.train(sample, nbits=2, total_tokens=collection_tokens)   # sample: float32 [n, dim]
+    codec.save("shared_codec")                 # a folder: arrays + codec.json (checksummed manifest)
+    codec = Codec.load("shared_codec")         # or Codec.load("some_index"): that index's codec
+    Index.create("shard-0", model=..., codec=codec)   # or codec="shared_codec"
+
+An index records its codec in its own manifest (a codec-*/ folder of the same arrays); `Index.codec` gives it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jcolbert.errors import IndexFormatError, InputError
 from jcolbert.index import storage
+from jcolbert.index.kmeans import Assigner, _nearest_l2, _normalize, kmeans, l2_kmeans, quantize_rows
+from jcolbert.index.manifest import MANIFEST, CodecEntry, checksum
 
 MIN_POINTS_PER_CENTROID = 8  # never more centroids than the data supports
-TWO_LEVEL_FROM = 2048  # centroid counts at or above this are trained with two-level k-means
-_ASSIGN_BLOCK = 65536
+CODEC_MANIFEST = "codec.json"
+CODEC_FORMAT = "jcolbert-codec"
 
 
 def num_centroids_for(num_tokens: int) -> int:
@@ -46,83 +57,6 @@ def num_centroids_for(num_tokens: int) -> int:
 
 def code_dtype(num_centroids: int) -> np.dtype:
     return np.dtype(np.uint16) if num_centroids <= 65536 else np.dtype(np.int32)
-
-
-# ----------------------------------------------------------------------------------------------- k-means
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def _argmax_ip(x: np.ndarray, c: np.ndarray, block: int = _ASSIGN_BLOCK) -> np.ndarray:
-    """Index of the max inner product centroid for each row of x (exact, blocked float GEMM)."""
-    out = np.empty(len(x), dtype=np.int64)
-    for i in range(0, len(x), block):
-        out[i:i + block] = (x[i:i + block] @ c.T).argmax(axis=1)
-    return out
-
-
-def _argmax_ip8(x8: np.ndarray, c: np.ndarray, block: int = 8192) -> np.ndarray:
-    """Same on int8 operands (x8 quantized per row, c with one scale: both argmax-neutral)."""
-    from jcolbert.index.kernels import int8_matmul
-
-    c8 = quantize_rows(c)[0]
-    out = np.empty(len(x8), dtype=np.int64)
-    for i in range(0, len(x8), block):
-        out[i:i + block] = int8_matmul(x8[i:i + block], c8.T).argmax(axis=1)
-    return out
-
-
-def spherical_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int) -> np.ndarray:
-    """Lloyd's iterations with unit centroids and inner-product assignment (our vectors are unit length).
-
-    Plain numpy on purpose: the many small problems of two-level clustering run faster single-threaded than
-    through an OpenMP library whose threads spin when the machine is busy. Empty clusters are re-seeded with
-    random points."""
-    from jcolbert.index.kernels import quantize_rows_int8
-
-    rng = np.random.default_rng(seed)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if k >= len(x):
-        return _normalize(x[:k].copy())
-    x8 = quantize_rows_int8(x)  # assignments in int8 (kernels.py): 5-8x faster GEMMs, same argmax to ~1e-3
-    c = _normalize(x[rng.choice(len(x), k, replace=False)].copy())
-    for _ in range(niter):
-        a = _argmax_ip8(x8, c)
-        order = np.argsort(a, kind="stable")
-        counts = np.bincount(a, minlength=k)
-        nonempty = np.flatnonzero(counts)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[nonempty]
-        sums = np.add.reduceat(x[order], starts, axis=0)
-        c[nonempty] = _normalize(sums)
-        empty = np.flatnonzero(counts == 0)
-        if empty.size:
-            c[empty] = x[rng.choice(len(x), empty.size, replace=False)]
-    return c
-
-
-def kmeans(x: np.ndarray, k: int, *, niter: int = 8, seed: int = 123) -> np.ndarray:
-    """k unit centroids of x (float32 [n, dim]); two-level when k is large (see module docstring)."""
-    n = x.shape[0]
-    if k >= n:
-        return _normalize(np.ascontiguousarray(x[:k], dtype=np.float32))
-    if k < TWO_LEVEL_FROM:
-        return spherical_kmeans(x, k, niter=niter, seed=seed)
-    k1 = 2 ** int(round(math.log2(math.sqrt(k))))
-    rng = np.random.default_rng(seed)
-    coarse_sample = x[rng.choice(n, min(n, 256 * k1), replace=False)]
-    coarse = spherical_kmeans(coarse_sample, k1, niter=max(niter, 10), seed=seed)
-    from jcolbert.index.kernels import quantize_rows_int8
-
-    assign = _argmax_ip8(quantize_rows_int8(x), coarse)
-    sizes = np.bincount(assign, minlength=k1)
-    share = _shares(sizes, k)
-    order = np.argsort(assign, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    parts = [spherical_kmeans(x[order[bounds[g]:bounds[g + 1]]], int(share[g]), niter=niter, seed=seed + g)
-             for g in range(k1) if share[g] > 0]
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
 
 def _bucket_means(resid: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
@@ -142,124 +76,6 @@ def _bucket_means(resid: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
     fallback = 0.5 * (edges[:, :-1] + edges[:, 1:])
     return np.where(counts > 0, sums / np.maximum(counts, 1), fallback).astype(np.float32)
 
-
-def l2_kmeans(x: np.ndarray, k: int, *, niter: int, seed: int) -> np.ndarray:
-    """Plain (Euclidean) k-means, for the small residual pieces of product quantization."""
-    rng = np.random.default_rng(seed)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    n, d = x.shape
-    if n <= k:
-        return np.concatenate([x, np.zeros((k - n, d), np.float32)])
-    c = x[rng.choice(n, k, replace=False)].copy()
-    for _ in range(niter):
-        a = _nearest_l2(x, c)
-        counts = np.bincount(a, minlength=k)
-        filled = counts > 0
-        for j in range(d):  # per-dimension bincount: much faster than np.add.at on rows
-            c[filled, j] = (np.bincount(a, weights=x[:, j], minlength=k)[filled] / counts[filled]).astype(np.float32)
-    return c
-
-
-def _nearest_l2(x: np.ndarray, c: np.ndarray, block: int = 1024) -> np.ndarray:
-    """argmin_j |x - c_j|^2 = argmax_j (x.c_j - |c_j|^2 / 2), in blocks small enough for the L2 cache.
-
-    The products are tiny ([1024, 4] x [4, 256] for PQ), so they go through numpy's own einsum loop, never
-    through a threaded BLAS: on a busy machine, thousands of 2-thread BLAS calls of this size cost 30x more."""
-    half = 0.5 * np.einsum("kd,kd->k", c, c)
-    cT = np.ascontiguousarray(c.T)
-    out = np.empty(len(x), dtype=np.int64)
-    for i in range(0, len(x), block):
-        s = np.einsum("ij,jk->ik", x[i:i + block], cT)
-        s -= half
-        out[i:i + block] = s.argmax(axis=1)
-    return out
-
-
-def _shares(sizes: np.ndarray, k: int) -> np.ndarray:
-    """Split k centroids over groups in proportion to their sizes (largest remainders), none above its size."""
-    n = int(sizes.sum())
-    exact = sizes / n * k
-    share = np.minimum(np.floor(exact).astype(np.int64), sizes)
-    rest = k - int(share.sum())
-    order = np.argsort(-(exact - share), kind="stable")
-    while rest > 0:
-        room = np.flatnonzero(share[order] < sizes[order])
-        if room.size == 0:
-            break
-        take = order[room[:rest]]
-        share[take] += 1
-        rest -= len(take)
-    return share
-
-
-class Assigner:
-    """Nearest centroid (max inner product) for many vectors, in int8 (kernels.int8_matmul).
-
-    Below 4096 centroids an exact blocked GEMM. Above, two levels: the centroids are grouped under ~sqrt(C)
-    coarse centroids, and a vector is compared with the centroids of its `nprobe` (8) best groups only, which
-    is what makes compressing a million vectors take seconds. On SciFact vectors this agrees with the exact
-    float argmax for ~98% of vectors; where it differs, the chosen centroid is nearly as close."""
-
-    def __init__(self, centroids: np.ndarray, nprobe: int | None = None, seed: int = 0):
-        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
-        k = len(self.centroids)
-        self.c8 = quantize_rows(self.centroids)[0]  # one scale for all: argmax on int32 dot products
-        self.coarse8 = None
-        if k >= 4096:
-            k1 = 2 ** int(round(math.log2(math.sqrt(k))))
-            coarse = spherical_kmeans(self.centroids, k1, niter=10, seed=seed)
-            self.coarse8 = quantize_rows(coarse)[0]
-            group = _argmax_ip(self.centroids, coarse)
-            self.order = np.argsort(group, kind="stable")
-            self.bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=k1))])
-            self.members = [np.ascontiguousarray(self.c8[self.order[a:b]])
-                            for a, b in zip(self.bounds[:-1], self.bounds[1:], strict=True)]
-            self.nprobe = min(k1, nprobe or 8)
-
-    def assign(self, x: np.ndarray) -> np.ndarray:
-        from jcolbert.index.kernels import int8_matmul, quantize_int8
-
-        out = np.empty(len(x), dtype=np.int64)
-        for i in range(0, len(x), _ASSIGN_BLOCK):
-            x8, _ = quantize_int8(np.asarray(x[i:i + _ASSIGN_BLOCK], dtype=np.float32))  # row scale: argmax-neutral
-            if self.coarse8 is None:
-                for j in range(0, len(x8), 4096):
-                    s = int8_matmul(x8[j:j + 4096], self.c8.T)
-                    out[i + j:i + j + len(s)] = s.argmax(axis=1)
-            else:
-                out[i:i + len(x8)] = self._assign_block(x8, int8_matmul)
-        return out
-
-    def _assign_block(self, x8: np.ndarray, int8_matmul) -> np.ndarray:
-        cs = int8_matmul(x8, self.coarse8.T)
-        n = len(x8)
-        rows_n = np.arange(n)
-        probes = np.empty((n, self.nprobe), dtype=np.int64)
-        low = np.iinfo(np.int32).min
-        for p in range(self.nprobe):  # top-nprobe groups by repeated argmax (cheaper than argpartition here)
-            probes[:, p] = cs.argmax(axis=1)
-            cs[rows_n, probes[:, p]] = low
-        best = np.full(n, low, dtype=np.int32)
-        best_id = np.zeros(n, dtype=np.int64)
-        flat_rows = np.repeat(rows_n, self.nprobe)
-        flat_groups = probes.ravel()
-        order = np.argsort(flat_groups, kind="stable")
-        counts = np.bincount(flat_groups, minlength=len(self.members))
-        start = 0
-        for g, cnt in enumerate(counts):
-            if cnt == 0:
-                continue
-            rows = flat_rows[order[start:start + cnt]]
-            start += cnt
-            if len(self.members[g]) == 0:
-                continue
-            s = int8_matmul(np.take(x8, rows, axis=0), self.members[g].T)
-            j = s.argmax(axis=1)
-            v = s[np.arange(len(rows)), j]
-            better = v > best[rows]
-            best[rows[better]] = v[better]
-            best_id[rows[better]] = self.order[self.bounds[g] + j[better]]
-        return best_id
 
 
 # ----------------------------------------------------------------------------------------------- the codec
@@ -297,19 +113,45 @@ class Codec:
     # --------------------------------------------------------------------------------------- training
 
     @classmethod
-    def train(cls, sample: np.ndarray, *, nbits: int, num_centroids: int, niter: int = 8, seed: int = 123,
-              total_tokens: int | None = None, residual: str = "pq") -> Codec:
+    def train(cls, sample: Any, *, nbits: int = 2, num_centroids: int | None = None, niter: int = 8,
+              seed: int = 123, total_tokens: int | None = None, residual: str = "pq") -> Codec:
+        """Train a codec on sample token vectors: float32 [n, dim] (or a list of [tokens_i, dim] arrays).
+
+        num_centroids: default ColBERTv2's rule for `total_tokens` (the size of the whole collection the codec
+        will compress; default the sample's size). The sample is not modified. See `fit` for the method."""
+        if isinstance(sample, list | tuple):
+            sample = np.concatenate([np.asarray(v, dtype=np.float32) for v in sample]) if sample else np.zeros((0, 0))
+        x = np.array(sample, dtype=np.float32)  # a copy: fit shuffles it in place
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise InputError(f"a codec's training sample must be a non-empty [n, dim] array, got shape {list(x.shape)}")
+        if nbits not in (1, 2, 4) or x.shape[1] % (8 // nbits):
+            raise InputError(f"nbits must be 1, 2 or 4 and divide dim {x.shape[1]} into bytes, got {nbits!r}")
+        if residual not in ("quantile", "pq"):
+            raise InputError(f"residual must be 'quantile' or 'pq', got {residual!r}")
+        if not np.isfinite(x).all():
+            raise InputError("the codec's training sample contains NaN or infinite values")
+        total = int(total_tokens) if total_tokens is not None else len(x)
+        k = num_centroids if num_centroids is not None else num_centroids_for(total)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1 << 24:
+            raise InputError(f"num_centroids must be a positive integer, got {k!r}")
+        return cls.fit(x, nbits=nbits, num_centroids=k, niter=niter, seed=seed, total_tokens=total, residual=residual)
+
+    @classmethod
+    def fit(cls, sample: np.ndarray, *, nbits: int, num_centroids: int, niter: int = 8, seed: int = 123,
+            total_tokens: int | None = None, residual: str = "pq") -> Codec:
         """Fit centroids on 95% of `sample` and the residual quantizer on the held-out 5% (<= 50,000 vectors).
+        Shuffles `sample` (float32) in place: the sample is the largest array of a build (`train` copies).
 
         residual="quantile": ColBERTv2's buckets (cutoffs at quantiles 1/B..(B-1)/B), taken per dimension,
-        decoded to each bucket's mean value (ColBERTv2 uses the mid-quantile; see _bucket_means). residual="pq": each residual byte indexes a 256-entry codebook
-        of 8/nbits-dimensional pieces learned by k-means (product quantization): same bytes, same table
-        lookup to decode, lower reconstruction error (the fixed bucket grid is one particular codebook)."""
+        decoded to each bucket's mean value (ColBERTv2 uses the mid-quantile; see _bucket_means).
+        residual="pq": each residual byte indexes a 256-entry codebook of 8/nbits-dimensional pieces learned
+        by k-means (product quantization): same bytes, same table lookup to decode, lower reconstruction
+        error (the fixed bucket grid is one particular codebook)."""
         if residual not in ("quantile", "pq"):
             raise ValueError(f"residual must be 'quantile' or 'pq', got {residual!r}")
         rng = np.random.default_rng(seed)
         sample = np.asarray(sample, dtype=np.float32)
-        rng.shuffle(sample)  # in place: the sample is the largest array of a build
+        rng.shuffle(sample)
         heldout_n = int(min(0.05 * len(sample), 50_000)) if len(sample) >= 200 else len(sample)
         train = sample[heldout_n:] if heldout_n < len(sample) else sample
         heldout = sample[:heldout_n]
@@ -444,34 +286,91 @@ class Codec:
 
     # --------------------------------------------------------------------------------------- on disk
 
-    def save(self, folder: Path) -> dict[str, Any]:
+    def write(self, folder: Path) -> CodecEntry:
+        """Write the arrays into an (empty) folder, fsynced; returns the entry an index manifest records."""
         files = {
             "centroids.npy": storage.write_array(folder / "centroids.npy", self.centroids_i8),
-            "centroid_scale.npy": storage.write_array(folder / "centroid_scale.npy", np.array([self.centroid_scale])),
-            "cutoffs.npy": storage.write_array(folder / "cutoffs.npy", self.cutoffs),
-            "weights.npy": storage.write_array(folder / "weights.npy", self.weights),
+            "centroid_scale.npy": storage.write_array(folder / "centroid_scale.npy",
+                                                      np.array([self.centroid_scale], dtype=np.float32)),
+            "cutoffs.npy": storage.write_array(folder / "cutoffs.npy", np.asarray(self.cutoffs, dtype=np.float32)),
+            "weights.npy": storage.write_array(folder / "weights.npy", np.asarray(self.weights, dtype=np.float32)),
         }
         if self.codebook is not None:
-            files["codebook.npy"] = storage.write_array(folder / "codebook.npy", self.codebook)
-        return {"dir": folder.name, "files": files, **self.info}
+            files["codebook.npy"] = storage.write_array(folder / "codebook.npy", np.asarray(self.codebook, np.float32))
+        storage.fsync_dir(folder)
+        info = {k: self.info[k] for k in CodecEntry.INFO if k in self.info}
+        return CodecEntry(folder.name, files, self.num_centroids, self.nbits, self.residual,
+                          int(self.info.get("trained_tokens") or 0), info)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Save as a standalone codec folder (the arrays + codec.json, a checksummed manifest), to be adopted
+        by any number of indexes: `Codec.load(folder)`, `Index.create(..., codec=folder)`."""
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise InputError(f"{folder} exists and is not an empty folder; a codec is saved into a new folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        entry = self.write(folder).to_dict()
+        del entry["dir"]
+        body = {"format": CODEC_FORMAT, "format_version": 1, "dim": self.dim, "codec": entry}
+        with open(folder / CODEC_MANIFEST, "wb") as fh:
+            fh.write(json.dumps({**body, "checksum": checksum(body)}, indent=1, sort_keys=True).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        storage.fsync_dir(folder)
+        return folder
 
     @classmethod
-    def load(cls, root: Path, entry: dict[str, Any], *, verify: bool) -> Codec:
-        folder = root / entry["dir"]
-        arrays = {name: storage.open_array(folder / name, e, verify=verify, mmap=False)
-                  for name, e in entry["files"].items()}
-        info = {k: v for k, v in entry.items() if k not in ("dir", "files")}
-        centroids = dequantize_rows(arrays["centroids.npy"], arrays["centroid_scale.npy"])
-        return cls(centroids, arrays["cutoffs.npy"].astype(np.float32),
-                   arrays["weights.npy"].astype(np.float32), int(entry["nbits"]), info,
-                   None if "codebook.npy" not in arrays else np.ascontiguousarray(arrays["codebook.npy"], dtype=np.float32))
+    def load(cls, path: str | os.PathLike, *, verify: bool = True) -> Codec:
+        """A codec folder written by `save`, or an index folder (its codec: the index must be compressed)."""
+        root = Path(path)
+        if (root / MANIFEST).exists():
+            manifest = storage.read_manifest(root)
+            if manifest.codec is None:
+                raise InputError(f"index {root} has no codec yet (it stores its few vectors exactly)")
+            return cls.open(root, manifest.codec, verify=verify)
+        if not (root / CODEC_MANIFEST).exists():
+            raise InputError(f"{root} is neither a codec folder ({CODEC_MANIFEST}) nor an index ({MANIFEST})")
+        where = root / CODEC_MANIFEST
+        try:
+            doc = json.loads(storage.read_small(root, CODEC_MANIFEST, 1 << 20).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise IndexFormatError(f"{where} is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("format") != CODEC_FORMAT or doc.get("format_version") != 1:
+            raise IndexFormatError(f"{where} is not a jcolbert codec manifest (format {CODEC_FORMAT!r}, version 1)")
+        body = {k: v for k, v in doc.items() if k != "checksum"}
+        if doc.get("checksum") != checksum(body) or set(body) != {"format", "format_version", "dim", "codec"}:
+            raise IndexFormatError(f"{where} fails its checksum: the file was edited or corrupted")
+        dim, entry = doc["dim"], doc["codec"]
+        if not isinstance(dim, int) or not isinstance(entry, dict) or not 0 < dim <= 1 << 16 or \
+                entry.get("nbits") not in (1, 2, 4):
+            raise IndexFormatError(f"{where}: 'dim', 'codec' or 'codec.nbits' is malformed")
+        entry = CodecEntry.parse({**entry, "dir": "codec-000000-000000"}, f"{CODEC_MANIFEST}: codec", dim,
+                                 entry["nbits"])
+        with storage.open_dir(root) as fd:
+            return cls._from_arrays(entry, fd, str(root), verify)
 
+    @classmethod
+    def open(cls, root: Path, entry: CodecEntry, *, verify: bool, root_fd: int | None = None) -> Codec:
+        """The codec an index manifest names (its folder inside the index)."""
+        with storage.open_dir(root) if root_fd is None else contextlib.nullcontext(root_fd) as rfd, \
+                storage.open_dir(entry.dir, rfd) as fd:
+            return cls._from_arrays(entry, fd, str(root / entry.dir), verify)
 
-def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float32 [n, d] -> (int8 [n, d], float32 scale [1]) with x ~= q * scale: one scale for all rows, so
-    int8 dot products against different rows compare directly (argmax on the int32 GEMM output)."""
-    scale = np.float32(max(float(np.abs(x).max()), 1e-12) / 127.0)
-    return np.rint(x / scale).astype(np.int8), np.array([scale], dtype=np.float32)
+    @classmethod
+    def _from_arrays(cls, entry: CodecEntry, fd: int, where: str, verify: bool) -> Codec:
+        a = {name: storage.open_array(fd, name, e, where=f"index file {where}/{name}", verify=verify, mmap_it=False)
+             for name, e in entry.files.items()}
+        for name in ("centroid_scale.npy", "cutoffs.npy", "weights.npy", "codebook.npy"):
+            if name in a and not np.isfinite(a[name]).all():
+                raise IndexFormatError(f"index file {where}/{name} holds NaN or infinite values")
+        if not a["centroid_scale.npy"][0] > 0:
+            raise IndexFormatError(f"index file {where}/centroid_scale.npy: the scale must be positive")
+        info = {**entry.info, "num_centroids": entry.num_centroids, "nbits": entry.nbits, "residual": entry.residual,
+                "trained_tokens": entry.trained_tokens}
+        centroids = dequantize_rows(a["centroids.npy"], a["centroid_scale.npy"])
+        codebook = a.get("codebook.npy")
+        return cls(centroids, np.array(a["cutoffs.npy"], dtype=np.float32), np.array(a["weights.npy"], dtype=np.float32),
+                   entry.nbits, info, None if codebook is None else np.array(codebook, dtype=np.float32))
 
 
 def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -1,158 +1,111 @@
-"""Getting documents in: input checks, vector sources, codec training and segment writing.
+"""Getting documents in: what `Index.add` / `add_embeddings` accept, checked before anything is written.
 
-A write operation (add, the exact->PLAID switch, compaction, re-clustering) streams *parts* into one
-`SegmentWriter`: the new documents (`Part`: vectors produced chunk by chunk, from the encoder or from given
-arrays) and/or the live documents of stored segments (`SegmentPart`: copied as compressed bytes when the
-codec does not change, decompressed otherwise). Memory stays bounded by a chunk, whatever the collection.
+One set of rules for every caller (Python, the CLI's file readers in documents.py, HTTP bodies):
 
-The codec is trained on a random sample of whole documents drawn from the parts themselves: vectors that
-are already at hand, so nothing is ever encoded twice.
+* ids: non-empty strings without control characters (a newline or tab in an id would break TREC run files
+  and line-based id lists): `check_id`;
+* metadata: a JSON object (dict with string keys) whose values JSON can represent exactly: no NaN or
+  Infinity (they would be stored as invalid JSON and break every later metadata filter), nothing that is
+  not JSON-serialisable: `check_metadata`, which callers reading files call with their file and line;
+* texts: non-empty strings; vectors: float [tokens, dim] arrays without NaN (`as_matrix`).
+
+`batches` turns any iterable of documents into parsed batches lazily, so a generator of millions of
+documents is never held in memory.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-from tqdm.auto import tqdm
+import itertools
+import json
+import math
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from jcolbert.errors import InputError
-from jcolbert.index import storage
-from jcolbert.index.codec import Codec, num_centroids_for
-from jcolbert.index.segment import Segment, SegmentWriter
 
-DEFAULT_CHUNK_SIZE = 2_048  # documents encoded / compressed / written per step of a build
-SAMPLE_PER_CENTROID = 64  # k-means sample: this many vectors per centroid...
-MAX_SAMPLE = 1 << 20  # ...but never more than this many (512 MB of float32 at dim 128)
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+_BAD_ID_CHARS = ("Cc", "Zl", "Zp")  # control characters (newline, tab, NUL, ...), line/paragraph separators
 
 
-# ----------------------------------------------------------------------------------------------- sources
+@dataclass
+class Batch:
+    """Parsed documents: ids (None = assign one), texts (None for vectors without text), metadata."""
+
+    start: int  # position of the first one in the caller's input (for error messages)
+    ids: list[str | None]
+    texts: list[str | None]
+    metas: list[dict | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
-class Source:
-    """Vectors of new documents, produced chunk by chunk (encoded text, or slices of given arrays).
-    `lengths` (tokens per document) is known for given arrays, not for text before it is encoded."""
-
-    def __init__(self, num_docs: int, produce: Callable[[int, int], list[np.ndarray]], chunk: int,
-                 lengths: np.ndarray | None):
-        self.num_docs, self.produce, self.chunk, self.lengths = num_docs, produce, chunk, lengths
-
-
-class Part:
-    """Documents feeding a segment writer: their numbers, vectors chunk by chunk, and any document on demand."""
-
-    def __init__(self, nums: np.ndarray, source: Source, dim: int):
-        self.nums, self.source, self.dim = nums, source, dim
-        self.num_docs = len(nums)
-        self.lengths = source.lengths
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.lengths.sum())
-
-    def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
-        for lo in range(0, self.num_docs, self.source.chunk):
-            hi = min(lo + self.source.chunk, self.num_docs)
-            yield self.nums[lo:hi], self.source.produce(lo, hi)
-
-    def doc_vectors(self, docs: np.ndarray) -> np.ndarray:
-        """float32 vectors of some documents, concatenated (sources with known lengths only)."""
-        return np.concatenate([self.source.produce(int(d), int(d) + 1)[0] for d in docs])
+def batches(documents: Iterable[Any], size: int, start: int = 0) -> Iterator[Batch]:
+    """Parse `documents` (strings or {"id", "text", "metadata"} dicts) `size` at a time, lazily; `start`:
+    the position of the first one in the caller's input (error messages count from there)."""
+    it = iter(documents)
+    while chunk := list(itertools.islice(it, size)):
+        ids, texts, metas = parse_documents(chunk, start)
+        yield Batch(start, ids, texts, metas)
+        start += len(chunk)
 
 
-class SegmentPart(Part):
-    """The live documents of a stored segment (decompressed when they must be recompressed or made exact)."""
-
-    def __init__(self, seg: Segment, codec: Codec | None, recompress: bool = False):
-        self.seg, self.codec, self.recompress = seg, codec, recompress
-        self.dim = int(seg.vectors.shape[1]) if seg.kind == "exact" else codec.dim
-        self.docs = np.flatnonzero(seg.live)
-        self.nums = seg.doc_nums[self.docs]
-        self.num_docs = len(self.docs)
-        self.lengths = seg.doclens[self.docs].astype(np.int64)
-
-    def chunks(self, codec: Codec | None = None) -> Iterator[tuple[np.ndarray, Any]]:
-        step = DEFAULT_CHUNK_SIZE
-        for lo in range(0, self.num_docs, step):
-            docs = self.docs[lo:lo + step]
-            lens = self.seg.doclens[docs]
-            if self.seg.kind == "plaid" and codec is self.codec and not self.recompress:
-                rows, _ = self.seg.token_rows(docs)
-                yield self.nums[lo:lo + step], (lens, np.take(self.seg.codes, rows),
-                                                np.take(self.seg.residuals, rows, axis=0))
-                continue
-            V, _ = self.seg.vectors_of(docs, self.codec)
-            yield self.nums[lo:lo + step], np.split(V, np.cumsum(lens)[:-1])
-
-    def doc_vectors(self, docs: np.ndarray) -> np.ndarray:
-        return self.seg.vectors_of(self.docs[docs], self.codec)[0]
+def check_id(doc_id: Any, where: str) -> str:
+    """A valid document id (non-empty string, no control characters) or InputError naming `where`."""
+    if not isinstance(doc_id, str) or not doc_id:
+        raise InputError(f"{where}: id must be a non-empty string, got {doc_id!r}")
+    if not doc_id.isprintable():
+        bad = next((c for c in doc_id if unicodedata.category(c) in _BAD_ID_CHARS), None)
+        if bad is not None:
+            raise InputError(f"{where}: id {doc_id!r} contains the control character {bad!r}; ids may not contain "
+                             "newlines, tabs or other control characters")
+    return doc_id
 
 
-# ----------------------------------------------------------------------------------------------- training, writing
+def check_metadata(meta: Any, where: str) -> dict | None:
+    """Metadata as it will be stored: None or a dict with string keys holding exactly-representable JSON
+    values (no NaN / Infinity, nothing json cannot serialise); InputError naming `where` and the key."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise InputError(f"{where}: metadata must be a dict (a JSON object), got {type(meta).__name__}")
+    for key, value in meta.items():
+        if not isinstance(key, str):
+            raise InputError(f"{where}: metadata key {key!r} must be a string")
+        _check_value(value, f"{where}: metadata {key!r}", 0)
+    return meta
 
 
-def train_codec(parts: list[Part], *, nbits: int, settings: dict[str, Any], timings: dict[str, float]) -> Codec:
-    """Codec for the documents of `parts`, trained on a random sample of whole documents of about
-    SAMPLE_PER_CENTROID vectors per centroid (at most MAX_SAMPLE)."""
-    started = time.perf_counter()
-    total = int(sum(p.num_tokens for p in parts))
-    k = num_centroids_for(total)
-    budget = min(max(SAMPLE_PER_CENTROID * k, 1 << 16), MAX_SAMPLE)
-    lens = np.concatenate([p.lengths for p in parts])
-    order = np.random.default_rng(settings["seed"]).permutation(len(lens))
-    take = np.sort(order[: int(np.searchsorted(np.cumsum(lens[order]), budget)) + 1])
-    sample = np.empty((int(lens[take].sum()), parts[0].dim), dtype=np.float32)  # filled in place: no copies
-    base, row = 0, 0
-    for p in parts:
-        mine = take[(take >= base) & (take < base + p.num_docs)] - base
-        for i in range(0, len(mine), 256):
-            block = p.doc_vectors(mine[i:i + 256])
-            sample[row:row + len(block)] = block
-            row += len(block)
-        base += p.num_docs
-    _add_time(timings, "sample_s", started)
-    started = time.perf_counter()
-    codec = Codec.train(sample, nbits=nbits, num_centroids=k, niter=settings["kmeans_niters"], seed=settings["seed"],
-                        total_tokens=total, residual=settings.get("residual", "pq"))
-    _add_time(timings, "train_s", started)
-    return codec
+def _check_value(value: Any, where: str, depth: int) -> None:
+    if depth > 64:
+        raise InputError(f"{where} is nested more than 64 levels deep")
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"{where} is {value}: JSON has no NaN or Infinity (store null, or a string)")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InputError(f"{where}: nested key {k!r} must be a string")
+            _check_value(v, f"{where}.{k}", depth + 1)
+        return
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_value(v, f"{where}[{i}]", depth + 1)
+        return
+    raise InputError(f"{where} is a {type(value).__name__}, which JSON cannot store (use a string, number, bool, "
+                     "null, list or object)")
 
 
-def write_segment(root: Path, folder: Path, parts: list[Part], *, kind: str, dim: int, codec: Codec | None,
-                  progress: bool | None, desc: str, timings: dict[str, float]) -> dict[str, Any]:
-    """Stream every part into a new segment folder (fsynced); returns its manifest entry."""
-    started = time.perf_counter()
-    writer = SegmentWriter(folder, kind=kind, dim=dim, num_docs=sum(p.num_docs for p in parts), codec=codec)
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    try:
-        with tqdm(total=writer.expected_docs, desc=desc, unit="doc", disable=disable, leave=False) as bar:
-            for p in parts:
-                for nums, payload in p.chunks(codec):
-                    if isinstance(payload, tuple):  # already compressed with this codec: copy as is
-                        writer.add_compressed(nums, *payload)
-                    else:
-                        writer.add(nums, payload)
-                    bar.update(len(nums))
-        entry = writer.finish()
-    except BaseException:
-        writer.abort()
-        raise
-    storage.finish_dir(folder, root)
-    _add_time(timings, f"write_{kind}_s", started)
-    for phase, seconds in writer.timings.items():
-        timings[phase] = timings.get(phase, 0.0) + seconds
-    return entry
-
-
-def _add_time(timings: dict[str, float], phase: str, started: float) -> None:
-    timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - started
-
-
-# ----------------------------------------------------------------------------------------------- input checks
+def metadata_json(meta: dict | None) -> str | None:
+    """The stored form of checked metadata."""
+    return None if meta is None else json.dumps(meta, ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 def names(items: Sequence[str], limit: int = 10) -> str:
@@ -161,6 +114,8 @@ def names(items: Sequence[str], limit: int = 10) -> str:
 
 
 def check_shape(v: Any, dim: int, where: str) -> int:
+    import numpy as np
+
     shape = getattr(v, "shape", None)
     if shape is None:
         shape = np.shape(v)
@@ -173,6 +128,8 @@ def check_shape(v: Any, dim: int, where: str) -> int:
 
 def as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
     """A validated float32 [tokens, dim] array."""
+    import numpy as np
+
     a = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
     check_shape(a, dim, where)
     if not np.issubdtype(a.dtype, np.floating):
@@ -184,11 +141,11 @@ def as_matrix(v: Any, dim: int, where: str) -> np.ndarray:
     return a
 
 
-def parse_documents(documents: Iterable[Any]) -> tuple[list[str | None], list[str], list[dict | None]]:
+def parse_documents(documents: Iterable[Any], start: int = 0) -> tuple[list[str | None], list[str], list[dict | None]]:
     ids: list[str | None] = []
     texts: list[str] = []
     metas: list[dict | None] = []
-    for i, doc in enumerate(documents):
+    for i, doc in enumerate(documents, start):
         if isinstance(doc, str):
             doc_id, text, meta = None, doc, None
         elif isinstance(doc, dict):
@@ -196,10 +153,9 @@ def parse_documents(documents: Iterable[Any]) -> tuple[list[str | None], list[st
             if unknown:
                 raise InputError(f"document {i}: unknown field(s) {sorted(unknown)}; expected id, text, metadata")
             doc_id, text, meta = doc.get("id"), doc.get("text"), doc.get("metadata")
-            if doc_id is not None and (not isinstance(doc_id, str) or not doc_id):
-                raise InputError(f"document {i}: id must be a non-empty string, got {doc_id!r}")
-            if meta is not None and not isinstance(meta, dict):
-                raise InputError(f"document {i}: metadata must be a dict, got {type(meta).__name__}")
+            if doc_id is not None:
+                check_id(doc_id, f"document {i}")
+            check_metadata(meta, f"document {i}")
         else:
             raise InputError(f"document {i} must be a string or a dict with id/text/metadata, got {type(doc).__name__}")
         if not isinstance(text, str) or not text.strip():

@@ -7,13 +7,14 @@ before top-k, so a filtered search still returns k hits when k documents pass it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from jcolbert.errors import InputError
-from jcolbert.index import kernels, plaid
+from jcolbert.index import filters, kernels, plaid
 from jcolbert.index.codec import Codec
 from jcolbert.index.docstore import DocStore
 from jcolbert.index.segment import Segment
@@ -32,6 +33,16 @@ class Hit:
     text: str | None = None
     metadata: dict[str, Any] | None = field(default=None)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (the CLI's --json, HTTP responses): rank, id, score, plus text / metadata when they
+        were asked for (a document stored without metadata gives {} when metadata was asked for)."""
+        out: dict[str, Any] = {"rank": int(self.rank), "id": self.id, "score": float(self.score)}
+        if self.text is not None:
+            out["text"] = self.text
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        return out
+
 
 def check_k(k: Any) -> None:
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k <= 0:
@@ -46,6 +57,14 @@ def check_knobs(knobs: dict[str, Any]) -> str:
     mode = knobs.pop("mode", "auto")
     if mode not in ("auto", "plaid", "exact"):
         raise InputError(f"mode must be 'auto', 'plaid' or 'exact', got {mode!r}")
+    for name in ("ncells", "ndocs"):
+        value = knobs.get(name)
+        if value is not None and (not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1):
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+    threshold = knobs.get("centroid_score_threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number)
+                                  or not math.isfinite(float(threshold))):
+        raise InputError(f"centroid_score_threshold must be a finite number, got {threshold!r}")
     return mode
 
 
@@ -94,26 +113,11 @@ def _plaid_one(segments: list[Segment], codec: Codec, Q: np.ndarray, prep: kerne
 
 
 def allowed_masks(segments: list[Segment], docs: DocStore, filter: Any) -> list[np.ndarray] | None:
-    """Per-segment masks of the documents a filter admits (None: no filter).
-
-    filter: a collection of ids, a dict of metadata key == value pairs, or a callable(metadata) -> bool."""
-    if filter is None:
+    """Per-segment masks of the documents a filter admits (None: no filter). filter: see filters.coerce."""
+    flt = filters.coerce(filter)
+    if flt is None:
         return None
-    if callable(filter):
-        nums = docs.match_predicate(filter)
-    elif isinstance(filter, dict):
-        for key, value in filter.items():
-            if not isinstance(value, str | int | float | bool) and value is not None:
-                raise InputError(f"filter value for {key!r} must be a string, number, bool or None")
-        nums = docs.match_metadata(filter)
-    elif isinstance(filter, str):
-        raise InputError("filter must be a collection of ids, a dict of metadata values, or a callable; "
-                         "got a single string (wrap it in a list to filter by one id)")
-    else:
-        ids = list(filter)
-        if not all(isinstance(x, str) for x in ids):
-            raise InputError("an id filter must contain strings only")
-        _, nums = docs.nums_for_ids(ids)
+    nums = docs.match_predicate(flt) if callable(flt) else docs.match(flt)
     masks = []
     for seg in segments:
         mask = np.zeros(seg.num_docs, dtype=bool)

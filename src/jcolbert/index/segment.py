@@ -23,16 +23,19 @@ counting sort), so building a segment holds one chunk in memory, not the collect
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from jcolbert.errors import IndexFormatError
 from jcolbert.index import kernels, storage
-from jcolbert.index.codec import Assigner, Codec, code_dtype
+from jcolbert.index.codec import Codec, code_dtype
+from jcolbert.index.kmeans import Assigner
+from jcolbert.index.manifest import FileEntry, SegmentEntry, Tombstones
 
 COMPRESS_BLOCK = 1 << 16  # tokens compressed per step (bounds the build's working memory)
 EAGER_NORM_TOKENS = 1 << 23  # segments up to this size compute all inverse norms at first search (32 MB)
@@ -46,7 +49,7 @@ def ivf_dtype(num_docs: int) -> np.dtype:
 class Segment:
     """A loaded (memory-mapped) segment as one snapshot sees it, tombstones applied."""
 
-    entry: dict[str, Any]
+    entry: SegmentEntry
     doc_nums: np.ndarray
     doclens: np.ndarray
     offsets: np.ndarray  # int64 [docs + 1]: token range of each document
@@ -60,7 +63,7 @@ class Segment:
 
     @property
     def kind(self) -> str:
-        return self.entry["kind"]
+        return self.entry.kind
 
     @property
     def num_docs(self) -> int:
@@ -68,11 +71,11 @@ class Segment:
 
     @property
     def num_live(self) -> int:
-        return int(self.entry["num_docs"]) - int((self.entry.get("deleted") or {}).get("count", 0))
+        return self.entry.num_live
 
     @property
     def num_tokens(self) -> int:
-        return int(self.entry["num_tokens"])
+        return self.entry.num_tokens
 
     @property
     def live_tokens(self) -> int:
@@ -80,7 +83,7 @@ class Segment:
 
     @property
     def has_deletes(self) -> bool:
-        return bool(self.entry.get("deleted"))
+        return self.entry.deleted is not None
 
     def inverse_norms(self, rows: np.ndarray, codes: np.ndarray, R8: np.ndarray, codec: Codec) -> np.ndarray:
         """1/||c + r|| of token rows (kernels.inverse_norms), memoised in process memory (4 bytes per stored
@@ -105,18 +108,25 @@ class Segment:
         return inv
 
     @classmethod
-    def load(cls, root: Path, entry: dict[str, Any], *, verify: bool) -> Segment:
-        folder = root / entry["dir"]
-        arr = {name: storage.open_array(folder / name, e, verify=verify) for name, e in entry["files"].items()}
-        doclens = np.asarray(arr["doclens.npy"])
+    def load(cls, root: Path, entry: SegmentEntry, *, verify: bool, root_fd: int, next_doc_num: int,
+             num_centroids: int = 0) -> Segment:
+        """Map a segment's files, after checking each is the file the manifest describes (storage.open_array)
+        and that the arrays hold what they must (check_arrays): nothing read from them can index out of range."""
+        where = f"index file {root / entry.dir}"
+        with storage.open_dir(entry.dir, root_fd) as fd:
+            arr = {name: storage.open_array(fd, name, e, where=f"{where}/{name}", verify=verify)
+                   for name, e in entry.files.items()}
+            dead = None
+            if entry.deleted is not None:
+                dead = storage.open_array(fd, entry.deleted.file, entry.deleted.meta, verify=verify, mmap_it=False,
+                                          where=f"{where}/{entry.deleted.file}")
+        check_arrays(arr, dead, entry, where, next_doc_num, num_centroids)
+        doclens = arr["doclens.npy"]
         offsets = np.zeros(len(doclens) + 1, dtype=np.int64)
         np.cumsum(doclens, out=offsets[1:])
         live = np.ones(len(doclens), dtype=bool)
-        if entry.get("deleted"):
-            d = entry["deleted"]
-            live[storage.open_array(folder / d["file"], d, verify=verify, mmap=False)] = False
-        # plain ndarray views of the maps (np.take and friends skip the memmap subclass machinery)
-        arr = {name: np.asarray(a) for name, a in arr.items()}
+        if dead is not None:
+            live[dead] = False
         return cls(entry=entry, doc_nums=arr["doc_nums.npy"], doclens=doclens, offsets=offsets, live=live,
                    vectors=arr.get("vectors.npy"), codes=arr.get("codes.npy"), residuals=arr.get("residuals.npy"),
                    ivf_docs=arr.get("ivf_docs.npy"), ivf_offsets=arr.get("ivf_offsets.npy"))
@@ -145,12 +155,47 @@ class Segment:
         return codec.decompress(np.take(self.codes, rows), np.take(self.residuals, rows, axis=0)), starts
 
 
-def write_deletes(root: Path, entry: dict[str, Any], positions: np.ndarray, generation: int) -> dict[str, Any]:
+def check_arrays(arr: dict[str, np.ndarray], dead: np.ndarray | None, entry: SegmentEntry, where: str,
+                 next_doc_num: int, num_centroids: int) -> None:
+    """Arrays that passed their size and checksum can still lie (a crafted folder): check every value that is
+    used as an index or a count, vectorised (a few ms per million tokens)."""
+    def bad(name: str, problem: str) -> IndexFormatError:
+        return IndexFormatError(f"{where}/{name} {problem}; the index is corrupted or was tampered with")
+
+    n = entry.num_docs
+    doclens, nums = arr["doclens.npy"], arr["doc_nums.npy"]
+    if n and int(doclens.min()) < 1:
+        raise bad("doclens.npy", "holds a document with no tokens")
+    if int(doclens.sum(dtype=np.int64)) != entry.num_tokens:
+        raise bad("doclens.npy", f"sums to {int(doclens.sum(dtype=np.int64))} tokens, not the {entry.num_tokens} recorded")
+    if n and (int(nums[0]) < 0 or int(nums[-1]) >= next_doc_num or (n > 1 and not (np.diff(nums) > 0).all())):
+        raise bad("doc_nums.npy", f"is not strictly increasing within [0, {next_doc_num})")
+    if dead is not None and (int(dead[0]) < 0 or int(dead[-1]) >= n or (len(dead) > 1 and not (np.diff(dead) > 0).all())):
+        raise bad(entry.deleted.file, f"is not a strictly increasing list of positions below {n}")
+    if entry.kind == "exact":
+        v = arr["vectors.npy"]
+        for lo in range(0, len(v), COMPRESS_BLOCK):
+            if not np.isfinite(v[lo:lo + COMPRESS_BLOCK].sum(axis=1)).all():
+                raise bad("vectors.npy", "holds NaN or infinite values")
+        return
+    codes, ivf_docs, ivf_off = arr["codes.npy"], arr["ivf_docs.npy"], arr["ivf_offsets.npy"]
+    if len(codes) and (int(codes.max()) >= num_centroids or int(codes.min()) < 0):
+        raise bad("codes.npy", f"holds centroid ids outside [0, {num_centroids})")
+    if int(ivf_off[0]) != 0 or int(ivf_off[-1]) != len(ivf_docs) or not (np.diff(ivf_off) >= 0).all():
+        raise bad("ivf_offsets.npy", f"is not a non-decreasing list from 0 to {len(ivf_docs)}")
+    if len(ivf_docs) and int(ivf_docs.max()) >= n:
+        raise bad("ivf_docs.npy", f"holds document positions outside [0, {n})")
+
+
+def write_deletes(root: Path, entry: SegmentEntry, positions: np.ndarray, generation: int) -> SegmentEntry:
     """A new entry for `entry` whose tombstones are `positions` (sorted, unique), written as a new file."""
     name = f"del-{generation:06d}.npy"
-    meta = storage.write_array(root / entry["dir"] / name, np.asarray(positions, dtype=np.int32))
-    storage.fsync_dir(root / entry["dir"])
-    return {**entry, "deleted": {"file": name, "count": int(len(positions)), **meta}}
+    path = root / entry.dir / name
+    if path.exists() or path.is_symlink():  # a leftover of a crashed commit of this generation
+        path.unlink()
+    meta = storage.write_array(path, np.asarray(positions, dtype=np.int32))
+    storage.fsync_dir(root / entry.dir)
+    return dataclasses.replace(entry, deleted=Tombstones(name, int(len(positions)), meta))
 
 
 class SegmentWriter:
@@ -215,7 +260,7 @@ class SegmentWriter:
         self.num_docs += len(lens)
         self.num_tokens += int(np.sum(lens))
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> SegmentEntry:
         files = {
             "doc_nums.npy": storage.write_array(self.folder / "doc_nums.npy", np.concatenate(self._doc_nums or [np.zeros(0, np.int64)])),
             "doclens.npy": storage.write_array(self.folder / "doclens.npy", np.concatenate(self._doclens or [np.zeros(0, np.int32)])),
@@ -229,10 +274,9 @@ class SegmentWriter:
             files.update(self._write_ivf())
             self.timings["ivf_s"] += time.perf_counter() - started
         storage.fsync_dir(self.folder)
-        return {"dir": self.folder.name, "kind": self.kind, "num_docs": self.num_docs, "num_tokens": self.num_tokens,
-                "files": files, "deleted": None}
+        return SegmentEntry(self.folder.name, self.kind, self.num_docs, self.num_tokens, files)
 
-    def _write_ivf(self) -> dict[str, Any]:
+    def _write_ivf(self) -> dict[str, FileEntry]:
         """Counting sort of the (centroid, doc) pairs, one chunk at a time, straight into ivf_docs.npy."""
         self._pair_codes.close()
         self._pair_docs.close()
@@ -241,7 +285,7 @@ class SegmentWriter:
         offsets = np.zeros(len(self._ivf_counts) + 1, dtype=np.int64)
         np.cumsum(self._ivf_counts, out=offsets[1:])
         out_path = self.folder / "ivf_docs.npy"
-        out = np.lib.format.open_memmap(out_path, mode="w+", dtype=ivf_dtype(self.num_docs), shape=(int(offsets[-1]),))
+        out = storage.reserve_array(out_path, ivf_dtype(self.num_docs), (int(offsets[-1]),))
         cursor = offsets[:-1].copy()
         block = 1 << 20
         for i in range(0, len(pcodes), block):
@@ -261,9 +305,9 @@ class SegmentWriter:
         storage.fsync_file(out_path)
         (self.folder / "pairs_codes.tmp.npy").unlink()
         (self.folder / "pairs_docs.tmp.npy").unlink()
-        arr = np.load(out_path, mmap_mode="r")
-        return {"ivf_docs.npy": storage.file_entry(out_path, arr.shape, arr.dtype),
-                "ivf_offsets.npy": storage.write_array(self.folder / "ivf_offsets.npy", offsets)}
+        ivf = FileEntry(out_path.stat().st_size, storage.file_crc32(out_path), (int(offsets[-1]),),
+                        ivf_dtype(self.num_docs).str)
+        return {"ivf_docs.npy": ivf, "ivf_offsets.npy": storage.write_array(self.folder / "ivf_offsets.npy", offsets)}
 
     def abort(self) -> None:
         for name in ("_vectors", "_codes", "_residuals", "_pair_codes", "_pair_docs"):

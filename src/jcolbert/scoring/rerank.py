@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from jcolbert.errors import InputError
-from jcolbert.search.maxsim import maxsim
+from jcolbert.scoring.maxsim import maxsim
 
 if TYPE_CHECKING:  # pragma: no cover
     from jcolbert.model import ColBERTModel

@@ -23,7 +23,7 @@ def colbert_score(Q: torch.Tensor, D_padded: torch.Tensor, D_mask: torch.Tensor)
     Q with batch 1 is scored against every document, otherwise pairwise. Q is cast to D's dtype; positions where
     D_mask is 0 score -9999 before the max. Note what this means for the model card's snippet, which passes an
     all-ones D_mask: zero vectors at punctuation/padding slots then take part with similarity 0, flooring every
-    per-query-token max at 0 (spec 3.1).
+    per-query-token max at 0.
     """
     if Q.dim() == 2:
         Q = Q.unsqueeze(0)
@@ -48,8 +48,8 @@ def colbert_score(Q: torch.Tensor, D_padded: torch.Tensor, D_mask: torch.Tensor)
 def maxsim(Q: torch.Tensor, docs: Sequence[torch.Tensor], *, max_block_tokens: int = 1 << 18) -> torch.Tensor:
     """Scores [len(docs)] (float32) of one query Q [nq, dim] (or [1, nq, dim]) against docs, each [n_i, dim].
 
-    Every document vector takes part and nothing else: the unpadded MaxSim of the fixtures'
-    `scores_maxsim_unpadded`. Documents are scored in blocks of about `max_block_tokens` vectors so a large
+    Every document vector takes part and nothing else (no padding rows, unlike `colbert_score` with an all-ones
+    mask). Documents are scored in blocks of about `max_block_tokens` vectors so a large
     candidate list never builds one giant similarity matrix. A document with no vectors is an error.
     """
     if Q.dim() == 3 and Q.shape[0] == 1:

@@ -243,8 +243,7 @@ def run_quickstart(
     """
     from contextlib import nullcontext
 
-    from jcolbert import Index
-    from jcolbert.documents import batched
+    from jcolbert.index import Index
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -263,9 +262,7 @@ def run_quickstart(
     slug = model_name.rstrip("/").rsplit("/", 1)[-1]
     index_path = directory / f"index-{slug}"
     reused = False
-    encode_s = index_s = 0.0
-    tokens = 0
-    if (index_path / "manifest.json").exists():
+    if Index.exists(index_path):
         index = Index.open(index_path, model=encoder, progress=False)
         present = set(index.ids())
         todo = [d for d in docs if d["id"] not in present]
@@ -274,32 +271,20 @@ def run_quickstart(
         directory.mkdir(parents=True, exist_ok=True)
         index = Index.create(index_path, model=encoder, progress=False)
         todo = docs
-    truncated = 0
+    tokens = truncated = 0
+    timings["encode"] = timings["index"] = 0.0
     if todo:
         from jcolbert.cli.common import quiet_truncation_log
+        from jcolbert.cli.index_cmds import progress_to
 
         bar = progress("encoding + indexing", len(todo)) if progress else nullcontext(lambda n: None)
         with bar as advance, quiet_truncation_log():
-            for chunk in batched(todo, 128):
-                t0 = time.perf_counter()
-                vectors = encoder.encode_documents([d["text"] for d in chunk], show_progress=False)
-                t1 = time.perf_counter()
-                index.add_embeddings(
-                    [d["id"] for d in chunk],
-                    list(vectors),
-                    texts=[d["text"] for d in chunk],
-                    metadata=[d["metadata"] for d in chunk],
-                )
-                t2 = time.perf_counter()
-                encode_s += t1 - t0
-                index_s += t2 - t1
-                tokens += sum(int(v.shape[0]) for v in vectors)
-                truncated += getattr(vectors, "n_truncated", 0)
-                advance(len(chunk))
+            index.add(todo, progress=progress_to(advance))
+        tokens, truncated = index.last_add["tokens"], index.last_add["truncated"]
+        timings["encode"] = index.last_timings.get("encode_s", 0.0)
+        timings["index"] = index.last_timings.get("total_s", 0.0) - timings["encode"]
     if truncated:
         on_note(f"truncated {truncated} long docstrings to the model's {encoder.config.doc_maxlen} tokens")
-    timings["encode"] = encode_s
-    timings["index"] = index_s
 
     results = []
     start = time.perf_counter()
