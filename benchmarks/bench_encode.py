@@ -232,6 +232,10 @@ def child_jina_speed(a: argparse.Namespace) -> None:
     length, n_docs = a.length, a.n_docs
     texts = long_texts(n_docs, length)
     model.encode_documents(texts[:1], max_length=min(length, 512))  # warm-up
+    if a.no_window:  # the attention before windows: every key of every head (this child process only)
+        from jcolbert.model import attention
+
+        attention.WINDOW_MIN_KEYS = 1 << 30
     calls: list = []
     record_windows(calls)
     model.encode_documents(texts, max_length=length, batch_size=n_docs, max_batch_tokens=1 << 30)
@@ -256,6 +260,7 @@ def child_jina_speed(a: argparse.Namespace) -> None:
             {
                 "length": length,
                 "dtype": a.dtype,
+                "windows": not a.no_window,
                 "docs_per_batch": n_docs,
                 "runs": len(times),
                 "seconds": seconds,
@@ -538,24 +543,30 @@ def ndcg(a: argparse.Namespace) -> list[dict]:
 def jina(a: argparse.Namespace) -> list[dict]:
     rows = []
     docs_for = {160: 32, 512: 8, 8192: 1}
-    for length in a.lengths:
-        for dtype in a.dtypes or ["float32", "bfloat16"]:
-            args = [
-                __file__,
-                "_jina_speed",
-                "--length",
-                str(length),
-                "--dtype",
-                dtype,
-                "--threads",
-                str(a.threads),
-                "--n-docs",
-                str(docs_for.get(length, 1)),
-                "--min-seconds",
-                str(a.min_seconds),
-            ]
-            rows.append(run_child(args, a.threads))
-            print(json.dumps(rows[-1]), flush=True)
+    variants = [
+        (length, dtype, off)
+        for length in a.lengths
+        for dtype in a.dtypes or ["float32", "bfloat16"]
+        for off in ([False, True] if a.compare_windows and length >= 1024 else [False])
+    ]
+    for length, dtype, off in variants:
+        args = [
+            __file__,
+            "_jina_speed",
+            "--length",
+            str(length),
+            "--dtype",
+            dtype,
+            "--threads",
+            str(a.threads),
+            "--n-docs",
+            str(docs_for.get(length, 1)),
+            "--min-seconds",
+            str(a.min_seconds),
+            *(["--no-window"] if off else []),
+        ]
+        rows.append(run_child(args, a.threads))
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -651,6 +662,12 @@ def main() -> None:
     ap.add_argument("--length", type=int)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--n-docs", type=int, default=1)
+    ap.add_argument(
+        "--no-window", action="store_true", help="_jina_speed: attend to every key (no ALiBi windows)"
+    )
+    ap.add_argument(
+        "--compare-windows", action="store_true", help="jina: also run >= 1024 tokens without windows"
+    )
     ap.add_argument("--doc-maxlen", type=int, default=300, help="_docs: 0 = the model's own doc_maxlen")
     a = ap.parse_args()
     children = {
@@ -667,6 +684,7 @@ def main() -> None:
     steps = {
         "compare": compare,
         "precision": precision,
+        "ndcg": ndcg,
         "jina": jina,
         "memory": memory,
         "agreement": agreement,
