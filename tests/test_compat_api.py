@@ -60,15 +60,18 @@ def test_config_merging_follows_colbert_ai(tiny_jina_dir):
 
 def test_indexer_writes_where_colbert_ai_does(built, tmp_path):
     assert built == str(tmp_path / "experiments" / "exp" / "indexes" / "demo")
-    saved = json.loads((tmp_path / "experiments/exp/indexes/demo/colbert_config.json").read_text())
-    assert saved["doc_maxlen"] == 128 and saved["nbits"] == 2 and saved["index_name"] == "demo"
+    saved = json.loads((tmp_path / "experiments/exp/indexes/demo/metadata.json").read_text())
+    config = saved["config"]  # colbert-ai's layout: {"config": {...}, "num_embeddings": ..., ...}
+    assert config["doc_maxlen"] == 128 and config["nbits"] == 2 and config["index_name"] == "demo"
+    assert config["experiment"] == "exp" and config["collection"] == PASSAGES
+    assert saved["num_embeddings"] > 0 and saved["avg_doclen"] == saved["num_embeddings"] / len(PASSAGES)
 
 
 def test_searcher_shapes_collection_and_options(built, tiny_jina_dir):
     with Run().context(RunConfig(experiment="exp")):
         searcher = Searcher(index="demo")
-    assert searcher.checkpoint == str(tiny_jina_dir)
-    assert searcher.model.config.doc_maxlen == 128  # the indexing config came back from the index
+    assert isinstance(searcher.checkpoint, Checkpoint) and searcher.checkpoint.name == str(tiny_jina_dir)
+    assert searcher.config.doc_maxlen == 128  # the indexing config came back from the index
     pids, ranks, scores = searcher.search("long context", k=3)
     assert len(pids) == 3 and ranks == [1, 2, 3] and scores == sorted(scores, reverse=True)
     assert all(isinstance(p, int) for p in pids)

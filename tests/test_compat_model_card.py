@@ -106,7 +106,7 @@ for name, code in snippets.items():
     elif name == "Searching":
         pids, ranks, scores = ns["results"]
         report["search"] = {"pids": pids, "ranks": ranks, "scores": scores,
-                            "query_maxlen": ns["searcher"].model.config.query_maxlen,
+                            "query_maxlen": int(ns["searcher"].encode("q").shape[1]),
                             "top_text": ns["searcher"].collection[pids[0]]}
     elif name == "Creating Vectors":
         report["query_vectors"] = list(ns["query_vectors"].shape)

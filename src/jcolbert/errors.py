@@ -88,6 +88,20 @@ class MissingExtraError(JColbertError, ImportError):
         super().__init__(f'{purpose} needs the {missing} package: pip install "jcolbert[{extra}]"')
 
 
+
+# jcolbert.compat (colbert-ai's API): each is also the builtin colbert-ai raises in the same place, so code
+# written for colbert-ai keeps catching them.
+class CompatError(InputError, AssertionError):
+    """A call colbert-ai refuses with an assertion: wrong argument, existing index, bad collection file."""
+
+
+class IndexNotFoundError(IndexFormatError, FileNotFoundError):
+    """No index in the folder named (colbert-ai: the `FileNotFoundError` of reading its metadata.json)."""
+
+
+class UnsupportedError(JColbertError, NotImplementedError):
+    """A colbert-ai feature jcolbert.compat does not provide (training, ``full_length_search``, ...)."""
+
 def require_extra(module: str, extra: str, purpose: str):
     """Import and return ``module``, or raise `MissingExtraError` naming the extra that installs it."""
     from importlib import import_module

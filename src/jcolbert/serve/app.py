@@ -188,13 +188,6 @@ def _add_error_handlers(app: FastAPI) -> None:
                               headers=getattr(exc, "headers", None))
 
 
-class _BodyTooLarge(HTTPException):
-    """Raised while the body is read; an HTTPException so FastAPI's body parsing passes it on as it is."""
-
-    def __init__(self, limit: int):
-        super().__init__(413, f"the request body is over this server's limit of {limit} bytes")
-
-
 class _RequestMiddleware:
     """Body-size and in-flight limits, a JSON 500 for anything unexpected, metrics and the access log."""
 
@@ -229,9 +222,9 @@ class _RequestMiddleware:
                             "already; retry shortly")
             else:
                 await self.app(scope, _limited(receive, limits.max_body_bytes), send_tracked)
-        except _BodyTooLarge as exc:
+        except HTTPException as exc:  # only _limited's 413 gets this far out (FastAPI answers its own)
             if not status["sent"]:
-                await reply(413, "too_large", str(exc.detail))
+                await reply(exc.status_code, "too_large", str(exc.detail))
         except Exception:
             logger.exception("internal error answering %s %s", scope.get("method"), scope.get("path"))
             if not status["sent"]:
@@ -247,7 +240,8 @@ class _RequestMiddleware:
 
 
 def _limited(receive, limit: int):
-    """receive() that raises _BodyTooLarge once more than limit body bytes have arrived (chunked uploads)."""
+    """receive() that raises a 413 HTTPException once more than limit body bytes have arrived (chunked uploads);
+    an HTTPException, so FastAPI's body parsing passes it on as it is."""
     seen = 0
 
     async def wrapped():
@@ -256,7 +250,7 @@ def _limited(receive, limit: int):
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise _BodyTooLarge(limit)
+                raise HTTPException(413, f"the request body is over this server's limit of {limit} bytes")
         return message
 
     return wrapped

@@ -13,10 +13,12 @@ import dataclasses
 import datetime
 import json
 import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from jcolbert.compat.errors import CompatError
 from jcolbert.errors import CheckpointError
 
 
@@ -30,16 +32,21 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+_STARTED = datetime.datetime.now().strftime("%Y-%m/%d/%H.%M.%S")
+
+
 def _timestamp() -> str:
-    return datetime.datetime.now().strftime("%Y-%m/%d/%H.%M.%S")
+    """The run's default ``name``: when this process started using jcolbert.compat (fixed, as in
+    colbert-ai), so every file `Run().open` writes without a context lands in one folder."""
+    return _STARTED
 
 
 def _default_root() -> str:
     return os.path.join(os.getcwd(), "experiments")
 
 
-# Defaults, by field; callables are evaluated when a config is made (colbert-ai evaluates `root` and
-# `name` at import time, which pins them to the import-time working directory and clock).
+# Defaults, by field; callables are evaluated when a config is made (colbert-ai evaluates `root` at
+# import time, which pins it to the import-time working directory; here it follows the current one).
 _DEFAULTS: dict[str, Any] = {
     # RunSettings
     "overwrite": False,
@@ -167,7 +174,9 @@ class _CoreConfig:
         return False
 
     def export(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, as colbert-ai exports it: objects with ``provenance()`` (a `Collection`) as that,
+        lists and dicts over 100 items as a short description."""
+        return {f.name: _export_value(getattr(self, f.name)) for f in fields(self)}
 
     def help(self) -> None:
         print(json.dumps(self.export(), indent=4))
@@ -183,6 +192,26 @@ class _CoreConfig:
     @property
     def index_root_(self) -> str:
         return self.index_root or os.path.join(self.root, self.experiment, "indexes/")
+
+    @property
+    def script_name_(self) -> str:
+        """The running script's path below the working directory, dotted, without ``.py`` ("none" when
+        there is no script file, e.g. in a notebook)."""
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        if not main_file or not main_file.endswith(".py"):
+            return "none"
+        cwd, script = os.path.abspath(os.getcwd()), os.path.abspath(main_file)
+        if script.startswith(cwd):
+            script = script[len(cwd) :]
+        else:
+            common = os.path.commonpath([script, os.path.abspath(self.root)])
+            script = script[len(common) :] if common != os.sep else script
+        return script.replace(os.sep, ".").strip(".")[: -len(".py")] or "none"
+
+    @property
+    def path_(self) -> str:
+        """The run's own folder, where `Run().open` puts files: ``<root>/<experiment>/<script>/<name>``."""
+        return os.path.join(self.root, self.experiment, self.script_name_, self.name)
 
 
 _F = dataclasses.field
@@ -282,27 +311,29 @@ class ColBERTConfig(RunConfig):
         return config
 
     @classmethod
-    def load_from_index(cls, index_path: str) -> ColBERTConfig:
-        """The config an index was built with (what `Indexer` saved in ``colbert_config.json``)."""
-        path = Path(index_path) / COMPAT_CONFIG_FILE
-        if not path.is_file():
-            from jcolbert.errors import IndexFormatError
+    def load_from_index(cls, index_path: str | os.PathLike) -> ColBERTConfig:
+        """The settings the index at ``index_path`` was built with: the ``config`` of its
+        ``metadata.json`` (as colbert-ai writes it, and `Indexer` here), or, for an index made by
+        `jcolbert.Index`, its recorded model settings. `IndexNotFoundError` when there is no index."""
+        from jcolbert.compat.index_files import load_index_config
 
-            raise IndexFormatError(f"{index_path}: no index there (no {COMPAT_CONFIG_FILE})")
-        config, _ = cls.from_path(path)
-        return config
+        return load_index_config(cls, index_path)
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         if not overwrite and os.path.exists(path):
-            raise FileExistsError(path)
+            raise CompatError(f"{path} already exists; pass overwrite=True to replace it")
         data = {k: v for k, v in self.export().items() if _jsonable(v)}
         data["meta"] = {"version": "colbert-v0.4", "written_by": "jcolbert.compat"}
         Path(path).write_text(json.dumps(data, indent=4) + "\n", encoding="utf-8")
 
 
-COMPAT_CONFIG_FILE = "colbert_config.json"
-"""Written by `jcolbert.compat.Indexer` next to the jcolbert index files, so that `Searcher` can
-recover the checkpoint and settings as colbert-ai does from its `metadata.json`."""
+def _export_value(value: Any) -> Any:
+    value = value.provenance() if hasattr(value, "provenance") else value
+    if isinstance(value, list) and len(value) > 100:
+        return (f"list with {len(value)} elements starting with...", value[:3])
+    if isinstance(value, dict) and len(value) > 100:
+        return (f"dict with {len(value)} keys starting with...", list(value)[:3])
+    return value
 
 
 def _jsonable(value: Any) -> bool:

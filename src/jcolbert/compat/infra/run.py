@@ -9,10 +9,12 @@ The rest of jcolbert takes every setting as an explicit argument instead.
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
+from jcolbert.compat.errors import CompatError
 from jcolbert.compat.infra.config import RunConfig
 
 _STACK: contextvars.ContextVar[tuple[RunConfig, ...]] = contextvars.ContextVar(
@@ -46,11 +48,29 @@ class Run:
         """Make ``runconfig`` (merged over the enclosing one unless ``inherit_config=False``) current."""
         if inherit_config:
             runconfig = RunConfig.from_existing(self.config, runconfig)
-        token = _STACK.set((*_STACK.get(), runconfig))
+        _STACK.set((*_STACK.get(), runconfig))
         try:
             yield
         finally:
-            _STACK.reset(token)
+            # Remove this block's own entry (not "the top"): code that enters contexts by hand and leaves
+            # them in another order (RAGatouille does, from __del__) then unwinds exactly what it entered.
+            stack = _STACK.get()
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is runconfig:
+                    _STACK.set(stack[:i] + stack[i + 1 :])
+                    break
+
+    def open(self, path: str | os.PathLike, mode: str = "r") -> IO[Any]:
+        """Open ``path`` relative to the run's folder ``<root>/<experiment>/<script>/<name>/`` (an
+        absolute path stays as it is). Writing refuses an existing file unless the run has ``overwrite``."""
+        folder = self.config.path_
+        full = os.path.join(folder, path)
+        os.makedirs(folder, exist_ok=True)
+        if ("w" in mode or "a" in mode) and not self.config.overwrite:
+            if os.path.exists(full):
+                raise CompatError(f"{full} already exists and the run does not have overwrite=True")
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+        return open(full, mode=mode)
 
     def print(self, *args: Any) -> None:
         print(f"[{self.config.rank}]", "\t\t", *args)

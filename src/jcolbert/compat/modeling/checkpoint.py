@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from jcolbert.compat.errors import CompatError, UnsupportedError
 from jcolbert.compat.infra.config import ColBERTConfig
-from jcolbert.errors import InputError
+from jcolbert.compat.modeling.tokenization import DocTokenizer, QueryTokenizer
 
 # ColBERTConfig field -> jcolbert.load_model override
 _ENCODER_FIELDS = {
@@ -49,24 +50,56 @@ def encoder_overrides(config: ColBERTConfig | None, base: ColBERTConfig | None) 
     return out
 
 
-def load_checkpoint_model(name: str, config: ColBERTConfig | None):
-    """The jcolbert model for a colbert-ai checkpoint name/path plus a config's encoder overrides."""
+def load_checkpoint_model(name: str, config: ColBERTConfig | None, **settings: Any):
+    """The jcolbert model for a colbert-ai checkpoint name/path: ``settings`` (jcolbert `load_model`
+    overrides, e.g. an index's recorded ones) then the encoder settings ``config`` assigns."""
     import jcolbert
 
     base = ColBERTConfig.load_from_checkpoint(name)
-    return jcolbert.load_model(name, dtype="float32", **encoder_overrides(config, base))  # colbert-ai: fp32 on CPU
+    # colbert-ai encodes in fp32 on CPU: so does its Checkpoint here (load_model's default is dtype="auto")
+    return jcolbert.load_model(name, dtype="float32", **{**settings, **encoder_overrides(config, base)})
 
 
 class Checkpoint:
-    """Easy inference with ColBERT (colbert-ai's ``colbert.modeling.checkpoint.Checkpoint``)."""
+    """Easy inference with ColBERT (colbert-ai's ``colbert.modeling.checkpoint.Checkpoint``).
+
+    ``query_tokenizer.query_maxlen`` and ``doc_tokenizer.doc_maxlen`` start at the configured lengths
+    (the checkpoint's own when the config leaves them unset) and may be changed at any time.
+    ``bert`` is the backbone module; ``bert.config.max_position_embeddings`` its longest input.
+    """
 
     def __init__(self, name: str, colbert_config: ColBERTConfig | None = None, verbose: int = 3) -> None:
+        self._setup(name, load_checkpoint_model(name, colbert_config), colbert_config, verbose)
+
+    @classmethod
+    def from_model(cls, name: str, model: Any, colbert_config: ColBERTConfig | None = None,
+                   verbose: int = 3) -> Checkpoint:
+        """A Checkpoint around an already loaded jcolbert model (no second load)."""
+        self = cls.__new__(cls)
+        self._setup(name, model, colbert_config, verbose)
+        return self
+
+    def _setup(self, name: str, model: Any, colbert_config: ColBERTConfig | None, verbose: int) -> None:
         self.name = name
         self.verbose = verbose
-        base = ColBERTConfig.load_from_checkpoint(name)
-        self.colbert_config = ColBERTConfig.from_existing(base, colbert_config)
-        self.model = load_checkpoint_model(name, colbert_config)
+        self.model = model
+        self.colbert_config = ColBERTConfig.from_existing(ColBERTConfig.load_from_checkpoint(name), colbert_config)
+        for field in ("query_maxlen", "doc_maxlen", "dim"):  # unset: the checkpoint's own, not colbert-ai's default
+            if not self.colbert_config.assigned.get(field):
+                self.colbert_config.set(field, getattr(model.config, field))
+        self.query_tokenizer = QueryTokenizer(model, self.colbert_config.query_maxlen)
+        self.doc_tokenizer = DocTokenizer(model, self.colbert_config.doc_maxlen)
         self.training = False
+
+    @property
+    def bert(self) -> Any:
+        """The backbone module; its ``config.max_position_embeddings`` is the longest input it takes."""
+        backbone = self.model.backbone
+        if hasattr(backbone, "config"):
+            return backbone
+        from jcolbert.compat.modeling._bert_view import BackboneWithConfig
+
+        return BackboneWithConfig(backbone, self.model.config)
 
     def __repr__(self) -> str:
         return f"Checkpoint({self.name!r}, model={self.model!r})"
@@ -91,11 +124,12 @@ class Checkpoint:
     ):
         """Query vectors ``[n, query_maxlen, dim]`` (every row a unit vector, [MASK] rows included)."""
         if context is not None:
-            raise InputError("queryFromText(context=...) is not supported by jcolbert.compat")
+            raise UnsupportedError("queryFromText(context=...) is not supported by jcolbert.compat")
         if full_length_search:
-            raise InputError("queryFromText(full_length_search=True) is not supported by jcolbert.compat")
+            raise UnsupportedError("queryFromText(full_length_search=True) is not supported by jcolbert.compat")
         queries = [queries] if isinstance(queries, str) else list(queries)
-        return self.model.encode_queries(queries, batch_size=bsize or max(1, len(queries)))
+        encoder = self.query_tokenizer.encoder()
+        return encoder.encode_queries(queries, batch_size=bsize or max(1, len(queries)))
 
     def docFromText(  # noqa: N802 - colbert-ai's name
         self,
@@ -111,16 +145,20 @@ class Checkpoint:
     ):
         """Document vectors, shaped by ``keep_dims`` and ``bsize`` exactly as colbert-ai returns them."""
         if keep_dims not in (True, False, "flatten"):
-            raise InputError(f"keep_dims must be True, False or 'flatten', not {keep_dims!r}")
+            raise CompatError(f"keep_dims must be True, False or 'flatten', not {keep_dims!r}")
         if return_tokens:
-            raise InputError("docFromText(return_tokens=True) is not supported by jcolbert.compat")
+            raise UnsupportedError("docFromText(return_tokens=True) is not supported by jcolbert.compat")
         if pool_factor != 1:
-            raise InputError("docFromText(pool_factor>1) (token pooling) is not supported by jcolbert.compat")
+            raise UnsupportedError("docFromText(pool_factor>1) (token pooling) is not supported by jcolbert.compat")
         docs = list(docs)
         if keep_dims is True:
             padded = self._padded(docs, bsize or len(docs) or 1)
             return (padded,) if bsize else padded
-        vectors = list(self.model.encode_documents(docs, batch_size=bsize or 32, show_progress=showprogress))
+        vectors = list(
+            self.model.encode_documents(
+                docs, batch_size=bsize or 32, max_length=self._doc_maxlen(), show_progress=showprogress
+            )
+        )
         if keep_dims is False:
             return (vectors,) if bsize else vectors
         import torch
@@ -134,7 +172,7 @@ class Checkpoint:
         import torch
 
         parts = [
-            self.model.embed(self.model.tokenize_documents(docs[start : start + bsize]))
+            self.model.embed(self.model.tokenize_documents(docs[start : start + bsize], max_length=self._doc_maxlen()))
             for start in range(0, len(docs), bsize)
         ]
         if not parts:
@@ -146,3 +184,7 @@ class Checkpoint:
             out[row : row + part.shape[0], : part.shape[1]] = part
             row += part.shape[0]
         return out
+
+    def _doc_maxlen(self) -> int:
+        return int(self.doc_tokenizer.doc_maxlen)
+

@@ -1,0 +1,1 @@
+"""``colbert.indexing`` for jcolbert: only `collection_indexer.CollectionIndexer`, for code that imports it."""
