@@ -6,6 +6,7 @@ peak memory on an 8192-token document, bf16 vs fp32 agreement. Results go to BEN
     .venv/bin/python benchmarks/bench_encode.py precision [--limit 160] [--dtypes auto float32 int8]
                                                          # load_model("minilm") per precision: speed, cosine vs fp32
     .venv/bin/python benchmarks/bench_encode.py ndcg      [--dtypes float32 auto]   # SciFact NDCG@10, minilm, exact
+    .venv/bin/python benchmarks/bench_encode.py attention [--length 8192] [--qk-std 1.0]  # ALiBi windows on/off
     .venv/bin/python benchmarks/bench_encode.py jina      [--lengths 160 512 8192] [--dtypes float32 bfloat16]
     .venv/bin/python benchmarks/bench_encode.py memory                                 # peak RSS, one 8192-token doc
     .venv/bin/python benchmarks/bench_encode.py agreement                              # bf16 vs fp32 cosine
@@ -24,6 +25,7 @@ colbert-ai runs from the anchor venv (../shared/anchors/README.md: setup.sh, mak
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -349,6 +351,54 @@ def child_agreement(a: argparse.Namespace) -> None:
     print(json.dumps(rows))
 
 
+def attention_layer(a: argparse.Namespace) -> list[dict]:
+    """One JinaBERT attention layer (12 heads of 64) over --length tokens, random q, k (std --qk-std) and v, with and
+    without ALiBi windows, 1 thread, best of 2 by process time: the attention alone, robust to other jobs."""
+    import torch
+
+    from jcolbert.model import attention
+
+    torch.set_num_threads(1)
+    H, d, L = 12, 64, a.length or 8192
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, H, L, d) * s for s in (a.qk_std, a.qk_std, 1.0))
+    slopes, mask = torch.tensor(attention.alibi_slopes(H)), torch.ones(1, L, dtype=torch.long)
+
+    def seconds(f) -> float:
+        f()
+        best = float("inf")
+        for _ in range(2):
+            t = time.process_time()
+            f()
+            best = min(best, time.process_time() - t)
+        return best
+
+    rows = []
+    with torch.inference_mode():
+        for dtype in a.dtypes or ["float32", "bfloat16"]:
+            qq, kk, vv = (x.to(getattr(torch, dtype)) for x in (q, k, v))
+            bias = attention.AlibiBias(slopes, mask, qq.dtype)
+            run = functools.partial(attention.alibi_attention, qq, kk, vv, bias)
+            windowed = seconds(run)
+            attention.WINDOW_MIN_KEYS, keep = 1 << 30, attention.WINDOW_MIN_KEYS
+            full = seconds(run)
+            attention.WINDOW_MIN_KEYS = keep
+            windows = attention.head_windows(qq, kk, slopes.tolist(), L)
+            rows.append(
+                {
+                    "length": L,
+                    "qk_std": a.qk_std,
+                    "dtype": dtype,
+                    "windows": windows,
+                    "full_s": full,
+                    "windowed_s": windowed,
+                    "speedup": full / windowed,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def child_ndcg(a: argparse.Namespace) -> None:
     """SciFact test NDCG@10 with load_model("minilm", dtype=...) in exact mode (MaxSim over all documents), through
     the same library call as `jcolbert evaluate ../shared/data/scifact --model minilm --mode exact`."""
@@ -629,6 +679,7 @@ def main() -> None:
             "compare",
             "precision",
             "ndcg",
+            "attention",
             "jina",
             "memory",
             "agreement",
@@ -663,6 +714,9 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--n-docs", type=int, default=1)
     ap.add_argument(
+        "--qk-std", type=float, default=1.0, help="attention: scale of the random queries and keys"
+    )
+    ap.add_argument(
         "--no-window", action="store_true", help="_jina_speed: attend to every key (no ALiBi windows)"
     )
     ap.add_argument(
@@ -685,6 +739,7 @@ def main() -> None:
         "compare": compare,
         "precision": precision,
         "ndcg": ndcg,
+        "attention": attention_layer,
         "jina": jina,
         "memory": memory,
         "agreement": agreement,

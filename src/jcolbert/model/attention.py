@@ -84,13 +84,6 @@ class AlibiBias:
         )
         return view.contiguous() if self.materialise else view
 
-    def window_view(self, head: int, start: int, end: int, lo: int, hi: int) -> torch.Tensor:
-        """[1, 1, end - start, hi - lo] bias of query rows start..end-1 against keys hi-1 down to lo (reversed)."""
-        L = self.length
-        offset = head * (2 * L - 1) + start + L - hi
-        view = self.table.as_strided((1, 1, end - start, hi - lo), (0, 0, 1, 1), storage_offset=offset)
-        return view.contiguous() if self.materialise else view
-
     def explicit_block(self, start: int, end: int, key_pos: torch.Tensor) -> torch.Tensor:
         """[1, H, end - start, len(key_pos)] bias for query rows start..end-1 against keys at key_pos."""
         rows = torch.arange(start, end, device=key_pos.device, dtype=torch.float32)
@@ -113,12 +106,13 @@ MARGIN = 40.0
 
 
 @torch.no_grad()
-def head_windows(q: torch.Tensor, k_rev: torch.Tensor, slopes: list[float], n: int) -> list[int | None]:
-    """Per head, how many keys on each side of a query can matter (None: all of them); q, k_rev [B, H, L, d]."""
+def head_windows(q: torch.Tensor, k: torch.Tensor, slopes: list[float], n: int) -> list[int | None]:
+    """Per head, how many keys on each side of a query can matter (None: all of them); q [B, H, L, d], k its n real
+    keys [B, H, n, d] in order."""
     d = q.shape[-1]
-    real_q = q[:, :, :n].float()
-    diag = (real_q * k_rev.flip(2).float()).sum(-1)  # q_i . k_i (k_rev is reversed)
-    k_max = torch.linalg.vector_norm(k_rev.float(), dim=-1).amax(dim=(0, 2))  # [H]
+    real_q, k = q[:, :, :n].float(), k[:, :, :n].float()
+    diag = (real_q * k).sum(-1)  # q_i . k_i
+    k_max = torch.linalg.vector_norm(k, dim=-1).amax(dim=(0, 2))  # [H]
     bound = (torch.linalg.vector_norm(real_q, dim=-1) * k_max[None, :, None] - diag).amax(
         dim=(0, 2)
     ) * d**-0.5
@@ -140,32 +134,68 @@ def runs(heads: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def distance_bias(slope: float, rows: torch.Tensor, keys: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """-slope * |row - key| for query positions `rows` against key positions `keys` ([len(rows), len(keys)])."""
+    return (-slope * (rows[:, None] - keys[None, :]).abs().to(torch.float32)).to(dtype)
+
+
+def window_head(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor, slope: float, w: int, n: int
+) -> None:
+    """One head's windowed attention: q, out [B, L, d]; k, v its n real keys [B, n, d] in order.
+
+    Blocks of WINDOW_BLOCK queries whose window [s - w, s + block + w) lies inside the real keys all see the same
+    bias (it depends on i - j only), so they run as ONE batched call over overlapping strided views of k and v;
+    the few blocks at either end (window clipped, or rows past the real keys) run one by one.
+    """
+    B, L, d = q.shape
+    bq, device = WINDOW_BLOCK, q.device
+    first = -(-w // bq) * bq  # interior blocks start at a multiple of bq in [first, last]: window inside [0, n)
+    last = (n - w - bq) // bq * bq
+    count = (last - first) // bq + 1 if last >= first else 0
+    if count > 0:
+        width = bq + 2 * w
+
+        def windows(t: torch.Tensor) -> torch.Tensor:
+            s0, s1, s2 = t.stride()
+            offset = t.storage_offset() + (first - w) * s1
+            return t.as_strided((B, count, width, d), (s0, bq * s1, s1, s2), offset)
+
+        ar = torch.arange(width, device=device)
+        mask = distance_bias(slope, ar[:bq] + w, ar, q.dtype)
+        span = slice(first, first + count * bq)
+        blocks = q[:, span].unflatten(1, (count, bq))
+        out[:, span] = F.scaled_dot_product_attention(blocks, windows(k), windows(v), attn_mask=mask).flatten(
+            1, 2
+        )
+    for start in range(0, L, bq):
+        if count > 0 and first <= start < first + count * bq:
+            continue
+        end = min(start + bq, L)
+        lo, hi = max(0, min(start, n - 1) - w), min(n, end + w)
+        rows, keys = torch.arange(start, end, device=device), torch.arange(lo, hi, device=device)
+        out[:, start:end] = F.scaled_dot_product_attention(
+            q[:, start:end], k[:, lo:hi], v[:, lo:hi], attn_mask=distance_bias(slope, rows, keys, q.dtype)
+        )
+
+
 def windowed_attention(
-    q: torch.Tensor, k_rev: torch.Tensor, v_rev: torch.Tensor, bias: AlibiBias, n: int
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: AlibiBias, n: int
 ) -> torch.Tensor:
-    """alibi_attention for one group of rows with n real keys (k_rev, v_rev: those keys reversed)."""
-    windows = head_windows(q, k_rev, bias.slopes.tolist(), n)
+    """alibi_attention for one group of rows with n real keys (k, v [B, H, n, d] in order)."""
+    slopes = bias.slopes.tolist()
+    windows = head_windows(q, k, slopes, n)
     out = torch.empty_like(q)
     for first, last in runs([h for h, w in enumerate(windows) if w is None]):  # heads needing every key
         out[:, first:last] = F.scaled_dot_product_attention(
             q[:, first:last],
-            k_rev[:, first:last],
-            v_rev[:, first:last],
+            k[:, first:last].flip(2),
+            v[:, first:last].flip(2),
             attn_mask=bias.heads_view(first, last, n),
         )
-    L = q.shape[2]
     for h, w in enumerate(windows):
-        if w is None:
-            continue
-        for start in range(0, L, WINDOW_BLOCK):
-            end = min(start + WINDOW_BLOCK, L)
-            lo, hi = max(0, min(start, n - 1) - w), min(n, end + w)
-            out[:, h : h + 1, start:end] = F.scaled_dot_product_attention(
-                q[:, h : h + 1, start:end],
-                k_rev[:, h : h + 1, n - hi : n - lo],
-                v_rev[:, h : h + 1, n - hi : n - lo],
-                attn_mask=bias.window_view(h, start, end, lo, hi),
-            )
+        if w is not None:
+            window_head(q[:, h], k[:, h], v[:, h], out[:, h], slopes[h], w, n)
     return out
 
 
@@ -181,11 +211,13 @@ def alibi_attention(
     if dropout_p == 0.0 and any(n >= WINDOW_MIN_KEYS for n, _ in bias.groups):
         out = torch.empty_like(q)
         for n, rows in bias.groups:
-            qr, kr, vr = q[rows], k[rows, :, :n].flip(2), v[rows, :, :n].flip(2)
+            qr, kr, vr = q[rows], k[rows, :, :n], v[rows, :, :n]
             if n >= WINDOW_MIN_KEYS:
                 out[rows] = windowed_attention(qr, kr, vr, bias, n)
             else:
-                out[rows] = F.scaled_dot_product_attention(qr, kr, vr, attn_mask=bias.reversed_keys_view(n))
+                out[rows] = F.scaled_dot_product_attention(
+                    qr, kr.flip(2), vr.flip(2), attn_mask=bias.reversed_keys_view(n)
+                )
         irregular(out, q, k, v, bias, block_elements, dropout_p)
         return out
     if len(bias.groups) == 1 and not bias.irregular:
