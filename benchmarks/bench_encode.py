@@ -1,7 +1,12 @@
 """Encoding benchmarks: jcolbert vs colbert-ai, the jina-colbert-v1-en architecture at 160/512/8192 tokens,
 peak memory on an 8192-token document, bf16 vs fp32 agreement. Results go to BENCHMARKS.md ("Encoding").
 
-    .venv/bin/python benchmarks/bench_encode.py compare   [--limit 500] [--rounds 3]   # vs colbert-ai, same ckpt + docs
+    .venv/bin/python benchmarks/bench_encode.py compare   [--limit 500] [--rounds 3] [--dtypes auto float32]
+                                                         # vs colbert-ai, same ckpt + docs, jcolbert at each dtype
+    .venv/bin/python benchmarks/bench_encode.py precision [--limit 160] [--dtypes auto float32 int8]
+                                                         # load_model("minilm") per precision: speed, cosine vs fp32
+    .venv/bin/python benchmarks/bench_encode.py ndcg      [--dtypes float32 auto]   # SciFact NDCG@10, minilm, exact
+    .venv/bin/python benchmarks/bench_encode.py attention [--length 8192] [--qk-std 1.0]  # ALiBi windows on/off
     .venv/bin/python benchmarks/bench_encode.py jina      [--lengths 160 512 8192] [--dtypes float32 bfloat16]
     .venv/bin/python benchmarks/bench_encode.py memory                                 # peak RSS, one 8192-token doc
     .venv/bin/python benchmarks/bench_encode.py agreement                              # bf16 vs fp32 cosine
@@ -20,6 +25,7 @@ colbert-ai runs from the anchor venv (../shared/anchors/README.md: setup.sh, mak
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -87,7 +93,8 @@ def child_docs(a: argparse.Namespace) -> None:
     else:
         import jcolbert
 
-        model = jcolbert.load_model(a.checkpoint, doc_maxlen=300, query_maxlen=32)
+        lengths = {"doc_maxlen": a.doc_maxlen, "query_maxlen": 32} if a.doc_maxlen else {}
+        model = jcolbert.load_model(a.checkpoint, dtype=a.dtype, **lengths)
         model.encode_documents(docs[:4], batch_size=4)
         t, cpu = time.perf_counter(), time.process_time()
         D = model.encode_documents(docs, batch_size=a.bsize, show_progress=False)
@@ -97,7 +104,7 @@ def child_docs(a: argparse.Namespace) -> None:
     if a.out:
         np.savez(a.out, doclens=np.array(doclens), doc_vectors=flat.to(torch.float16).numpy())
     result = {
-        "engine": a.engine,
+        "engine": a.engine if a.engine == "colbert-ai" else f"jcolbert-{a.dtype}",
         "doc_encode_s": seconds,
         "cpu_s": cpu_seconds,
         "n_tokens": kept,
@@ -109,11 +116,17 @@ def child_docs(a: argparse.Namespace) -> None:
 
 
 def flops_per_token(
-    length: int, hidden: int = 768, inner: int = 3072, layers: int = 12, dim: int = 128
+    length: int,
+    hidden: int = 768,
+    inner: int = 3072,
+    layers: int = 12,
+    dim: int = 128,
+    attention_share: float = 1.0,
 ) -> float:
-    """Forward FLOPs per token of JinaBERT + projection: fused QKV, out-proj, GEGLU (2*inner wide), wo, attention."""
+    """Forward FLOPs per token of JinaBERT + projection: fused QKV, out-proj, GEGLU (2*inner wide), wo, attention
+    (attention_share: the part of the full attention actually computed, < 1 when ALiBi windows skip far keys)."""
     linear = 2 * (3 * hidden * hidden + hidden * hidden + hidden * 2 * inner + inner * hidden)
-    attention = 2 * 2 * length * hidden  # q.k^T and p.v over `length` keys
+    attention = 2 * 2 * length * hidden * attention_share  # q.k^T and p.v over `length` keys
     return layers * (linear + attention) + 2 * hidden * dim
 
 
@@ -181,6 +194,37 @@ def long_texts(n: int, min_pieces: int) -> list[str]:
     return texts
 
 
+def record_windows(calls: list) -> None:
+    """Make attention.head_windows append (query rows, keys, windows) to `calls` (this child process only)."""
+    from jcolbert.model import attention
+
+    original = attention.head_windows
+
+    def recording(q, k_rev, slopes, n):
+        windows = original(q, k_rev, slopes, n)
+        calls.append((q.shape[0], q.shape[2], n, windows))
+        return windows
+
+    attention.head_windows = recording
+
+
+def attention_entries(calls: list) -> tuple[int, int]:
+    """(score entries computed, entries of full attention) over the recorded windowed_attention calls."""
+    from jcolbert.model.attention import WINDOW_BLOCK
+
+    done = full = 0
+    for rows, length, n, windows in calls:
+        for w in windows:
+            full += rows * length * n
+            if w is None:
+                done += rows * length * n
+                continue
+            for start in range(0, length, WINDOW_BLOCK):
+                end = min(start + WINDOW_BLOCK, length)
+                done += rows * (end - start) * (min(n, end + w) - max(0, min(start, n - 1) - w))
+    return done, full
+
+
 def child_jina_speed(a: argparse.Namespace) -> None:
     import torch
 
@@ -190,6 +234,15 @@ def child_jina_speed(a: argparse.Namespace) -> None:
     length, n_docs = a.length, a.n_docs
     texts = long_texts(n_docs, length)
     model.encode_documents(texts[:1], max_length=min(length, 512))  # warm-up
+    if a.no_window:  # the attention before windows: every key of every head (this child process only)
+        from jcolbert.model import attention
+
+        attention.WINDOW_MIN_KEYS = 1 << 30
+    calls: list = []
+    record_windows(calls)
+    model.encode_documents(texts, max_length=length, batch_size=n_docs, max_batch_tokens=1 << 30)
+    done, full = attention_entries(calls)
+    executed = 1.0 if not full else done / full  # share of the attention work windows left to do
     before = matmul_gflops(dtype)
     times = []
     t0 = time.perf_counter()
@@ -202,12 +255,14 @@ def child_jina_speed(a: argparse.Namespace) -> None:
     seconds = statistics.median(times)
     tokens = n_docs * length
     gflops = tokens * flops_per_token(length) / seconds / 1e9
+    executed_gflops = tokens * flops_per_token(length, attention_share=executed) / seconds / 1e9
     peak = (before + after) / 2
     print(
         json.dumps(
             {
                 "length": length,
                 "dtype": a.dtype,
+                "windows": not a.no_window,
                 "docs_per_batch": n_docs,
                 "runs": len(times),
                 "seconds": seconds,
@@ -216,6 +271,9 @@ def child_jina_speed(a: argparse.Namespace) -> None:
                 "matmul_gflops_before": before,
                 "matmul_gflops_after": after,
                 "fraction_of_matmul": gflops / peak,
+                "attention_executed": executed,
+                "executed_gflops": executed_gflops,
+                "executed_fraction_of_matmul": executed_gflops / peak,
             }
         )
     )
@@ -265,7 +323,7 @@ def child_agreement(a: argparse.Namespace) -> None:
     for name in ("minilm", str(ANCHORS_HOME / "ckpt_minilm")):
         if name != "minilm" and not Path(name).is_dir():
             continue
-        fp32 = jcolbert.load_model(name).encode_documents(docs)
+        fp32 = jcolbert.load_model(name, dtype=torch.float32).encode_documents(docs)
         bf16 = jcolbert.load_model(name, dtype=torch.bfloat16).encode_documents(docs)
         mean, low = mean_cos(fp32, bf16)
         rows.append(
@@ -291,6 +349,80 @@ def child_agreement(a: argparse.Namespace) -> None:
         }
     )
     print(json.dumps(rows))
+
+
+def attention_layer(a: argparse.Namespace) -> list[dict]:
+    """One JinaBERT attention layer (12 heads of 64) over --length tokens, random q, k (std --qk-std) and v, with and
+    without ALiBi windows, 1 thread, best of 2 by process time: the attention alone, robust to other jobs."""
+    import torch
+
+    from jcolbert.model import attention
+
+    torch.set_num_threads(1)
+    H, d, L = 12, 64, a.length or 8192
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, H, L, d) * s for s in (a.qk_std, a.qk_std, 1.0))
+    slopes, mask = torch.tensor(attention.alibi_slopes(H)), torch.ones(1, L, dtype=torch.long)
+
+    def seconds(f) -> float:
+        f()
+        best = float("inf")
+        for _ in range(2):
+            t = time.process_time()
+            f()
+            best = min(best, time.process_time() - t)
+        return best
+
+    rows = []
+    with torch.inference_mode():
+        for dtype in a.dtypes or ["float32", "bfloat16"]:
+            qq, kk, vv = (x.to(getattr(torch, dtype)) for x in (q, k, v))
+            bias = attention.AlibiBias(slopes, mask, qq.dtype)
+            run = functools.partial(attention.alibi_attention, qq, kk, vv, bias)
+            windowed = seconds(run)
+            attention.WINDOW_MIN_KEYS, keep = 1 << 30, attention.WINDOW_MIN_KEYS
+            full = seconds(run)
+            attention.WINDOW_MIN_KEYS = keep
+            windows = attention.head_windows(qq, kk, slopes.tolist(), L)
+            rows.append(
+                {
+                    "length": L,
+                    "qk_std": a.qk_std,
+                    "dtype": dtype,
+                    "windows": windows,
+                    "full_s": full,
+                    "windowed_s": windowed,
+                    "speedup": full / windowed,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def child_ndcg(a: argparse.Namespace) -> None:
+    """SciFact test NDCG@10 with load_model("minilm", dtype=...) in exact mode (MaxSim over all documents), through
+    the same library call as `jcolbert evaluate ../shared/data/scifact --model minilm --mode exact`."""
+    import torch
+
+    import jcolbert
+    from jcolbert.evaluate import EvalSettings, evaluate
+
+    torch.set_num_threads(a.threads)
+    model = jcolbert.load_model("minilm", dtype=a.dtype)
+    t = time.perf_counter()
+    result = evaluate(SHARED / "data" / "scifact", model, EvalSettings(modes=("exact",)))
+    run = result.runs[0]
+    print(
+        json.dumps(
+            {
+                "dtype": a.dtype,
+                "recorded_dtype": model.config.dtype,
+                "ndcg@10": run.scores.mean["ndcg@10"],
+                "encoding": result.encoding,
+                "seconds": time.perf_counter() - t,
+            }
+        )
+    )
 
 
 def child_load(a: argparse.Namespace) -> None:
@@ -337,12 +469,16 @@ def compare(a: argparse.Namespace) -> dict:
     dataset = SHARED / "data" / "scifact"
     pythons = {"colbert-ai": str(python), "jcolbert": sys.executable}
 
+    engines = ["colbert-ai", *(f"jcolbert-{d}" for d in a.dtypes or ["auto", "float32"])]
+
     def encode(engine: str, round_: int) -> dict:
         args = [
             __file__,
             "_docs",
             "--engine",
-            engine,
+            engine.split("-")[0] if engine.startswith("jcolbert") else engine,
+            "--dtype",
+            engine.split("-", 1)[1] if engine.startswith("jcolbert") else "float32",
             "--checkpoint",
             str(ckpt),
             "--dataset",
@@ -356,67 +492,137 @@ def compare(a: argparse.Namespace) -> dict:
             "--out",
             str(tmp / f"{engine}{round_}.npz"),
         ]
-        return run_child(args, a.threads, python=pythons[engine])
+        return run_child(
+            args, a.threads, python=pythons["colbert-ai" if engine == "colbert-ai" else "jcolbert"]
+        )
 
     rounds = []
     for r in range(a.rounds):
-        order = ["colbert-ai", "jcolbert"] if r % 2 == 0 else ["jcolbert", "colbert-ai"]
+        order = engines if r % 2 == 0 else list(reversed(engines))  # ABBA: drift hits every engine alike
         res = {engine: encode(engine, r) for engine in order}
-        ref, ours = res["colbert-ai"], res["jcolbert"]
-        rounds.append(
-            {
-                "colbert-ai_tok_s": ref["tokens_per_s"],
-                "jcolbert_tok_s": ours["tokens_per_s"],
-                "ratio_wall": ours["tokens_per_s"] / ref["tokens_per_s"],
-                "colbert-ai_tok_per_cpu_s": ref["tokens_per_cpu_s"],
-                "jcolbert_tok_per_cpu_s": ours["tokens_per_cpu_s"],
-                "ratio_cpu": ours["tokens_per_cpu_s"] / ref["tokens_per_cpu_s"],
-                "n_tokens": ours["n_tokens"],
-                "loadavg": os.getloadavg()[0],
-            }
-        )
-        print(json.dumps(rounds[-1]), flush=True)
-    ref, ours = np.load(tmp / "colbert-ai0.npz"), np.load(tmp / "jcolbert0.npz")
-    same_lens = bool((ref["doclens"] == ours["doclens"]).all())
-    diff = float(np.abs(ref["doc_vectors"].astype(np.float32) - ours["doc_vectors"].astype(np.float32)).max())
+        ref = res["colbert-ai"]
+        row = {"colbert-ai_tok_s": ref["tokens_per_s"], "colbert-ai_tok_per_cpu_s": ref["tokens_per_cpu_s"]}
+        for engine in engines[1:]:
+            ours = res[engine]
+            row[f"{engine}_tok_s"] = ours["tokens_per_s"]
+            row[f"{engine}_ratio_wall"] = ours["tokens_per_s"] / ref["tokens_per_s"]
+            row[f"{engine}_ratio_cpu"] = ours["tokens_per_cpu_s"] / ref["tokens_per_cpu_s"]
+        row["loadavg"] = os.getloadavg()[0]
+        rounds.append(row)
+        print(json.dumps(row), flush=True)
+    ref = np.load(tmp / "colbert-ai0.npz")
+    vectors = {}
+    for engine in engines[1:]:
+        ours = np.load(tmp / f"{engine}0.npz")
+        same_lens = bool((ref["doclens"] == ours["doclens"]).all())
+        x, y = ref["doc_vectors"].astype(np.float32), ours["doc_vectors"].astype(np.float32)
+        cos = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
+        vectors[engine] = {
+            "doclens_equal": same_lens,
+            "max_abs_diff_fp16": float(np.abs(x - y).max()),
+            "mean_cos_vs_colbert_ai": float(cos.mean()),
+            "min_cos_vs_colbert_ai": float(cos.min()),
+        }
     return {
         "limit": a.limit,
         "threads": a.threads,
         "bsize": a.bsize,
         "rounds": rounds,
-        "median_ratio_wall": statistics.median(r["ratio_wall"] for r in rounds),
-        "median_ratio_cpu": statistics.median(r["ratio_cpu"] for r in rounds),
-        "vectors_match": {"doclens_equal": same_lens, "max_abs_diff_fp16": diff},
+        "median_ratio_wall": {
+            e: statistics.median(r[f"{e}_ratio_wall"] for r in rounds) for e in engines[1:]
+        },
+        "median_ratio_cpu": {e: statistics.median(r[f"{e}_ratio_cpu"] for r in rounds) for e in engines[1:]},
+        "vectors": vectors,
     }
+
+
+def precision(a: argparse.Namespace) -> dict:
+    """load_model("minilm") at each precision on the first --limit SciFact documents (the model's own lengths),
+    alternated per round (ABBA); speed against float32 and each precision's vectors against float32's."""
+    import numpy as np
+
+    dtypes = a.dtypes or ["auto", "float32", "int8"]
+    tmp = Path(tempfile.mkdtemp(prefix="jc-bench-"))
+
+    def encode(dtype: str, round_: int) -> dict:
+        args = [__file__, "_docs", "--engine", "jcolbert", "--checkpoint", "minilm", "--dtype", dtype]
+        args += ["--dataset", str(SHARED / "data" / "scifact"), "--limit", str(a.limit), "--doc-maxlen", "0"]
+        args += [
+            "--threads",
+            str(a.threads),
+            "--bsize",
+            str(a.bsize),
+            "--out",
+            str(tmp / f"{dtype}{round_}.npz"),
+        ]
+        return run_child(args, a.threads)
+
+    rounds = []
+    for r in range(a.rounds):
+        order = dtypes if r % 2 == 0 else list(reversed(dtypes))
+        res = {d: encode(d, r) for d in order}
+        row = {f"{d}_tok_s": res[d]["tokens_per_s"] for d in dtypes}
+        row.update({f"{d}_tok_per_cpu_s": res[d]["tokens_per_cpu_s"] for d in dtypes})
+        row["loadavg"] = os.getloadavg()[0]
+        rounds.append(row)
+        print(json.dumps(row), flush=True)
+    ref = np.load(tmp / "float320.npz")["doc_vectors"].astype(np.float32)
+    out = {"limit": a.limit, "threads": a.threads, "rounds": rounds, "vs_float32": {}}
+    for d in dtypes:
+        x = np.load(tmp / f"{d}0.npz")["doc_vectors"].astype(np.float32)
+        cos = (x * ref).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(ref, axis=1)
+        out["vs_float32"][d] = {
+            "speed_wall": statistics.median(r[f"{d}_tok_s"] / r["float32_tok_s"] for r in rounds),
+            "speed_cpu": statistics.median(
+                r[f"{d}_tok_per_cpu_s"] / r["float32_tok_per_cpu_s"] for r in rounds
+            ),
+            "mean_cos": float(cos.mean()),
+            "min_cos": float(cos.min()),
+        }
+    return out
+
+
+def ndcg(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    for dtype in a.dtypes or ["float32", "auto"]:
+        rows.append(run_child([__file__, "_ndcg", "--dtype", dtype, "--threads", str(a.threads)], a.threads))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def jina(a: argparse.Namespace) -> list[dict]:
     rows = []
     docs_for = {160: 32, 512: 8, 8192: 1}
-    for length in a.lengths:
-        for dtype in a.dtypes:
-            args = [
-                __file__,
-                "_jina_speed",
-                "--length",
-                str(length),
-                "--dtype",
-                dtype,
-                "--threads",
-                str(a.threads),
-                "--n-docs",
-                str(docs_for.get(length, 1)),
-                "--min-seconds",
-                str(a.min_seconds),
-            ]
-            rows.append(run_child(args, a.threads))
-            print(json.dumps(rows[-1]), flush=True)
+    variants = [
+        (length, dtype, off)
+        for length in a.lengths
+        for dtype in a.dtypes or ["float32", "bfloat16"]
+        for off in ([False, True] if a.compare_windows and length >= 1024 else [False])
+    ]
+    for length, dtype, off in variants:
+        args = [
+            __file__,
+            "_jina_speed",
+            "--length",
+            str(length),
+            "--dtype",
+            dtype,
+            "--threads",
+            str(a.threads),
+            "--n-docs",
+            str(docs_for.get(length, 1)),
+            "--min-seconds",
+            str(a.min_seconds),
+            *(["--no-window"] if off else []),
+        ]
+        rows.append(run_child(args, a.threads))
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
 def memory(a: argparse.Namespace) -> list[dict]:
     rows = []
-    for dtype in a.dtypes:
+    for dtype in a.dtypes or ["float32", "bfloat16"]:
         rows.append(
             run_child([__file__, "_memory", "--dtype", dtype, "--threads", str(a.threads)], a.threads)
         )
@@ -471,6 +677,9 @@ def main() -> None:
         "what",
         choices=[
             "compare",
+            "precision",
+            "ndcg",
+            "attention",
             "jina",
             "memory",
             "agreement",
@@ -481,6 +690,7 @@ def main() -> None:
             "_memory",
             "_agreement",
             "_load",
+            "_ndcg",
         ],
     )
     ap.add_argument("--threads", type=int, default=2)
@@ -488,10 +698,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bsize", type=int, default=32)
     ap.add_argument("--lengths", type=int, nargs="+", default=[160, 512, 8192])
-    ap.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    ap.add_argument(
+        "--dtypes", nargs="+", help="jina/memory: float32 bfloat16; compare/precision: auto float32 ..."
+    )
     ap.add_argument("--min-seconds", type=float, default=20.0)
     ap.add_argument("--out", type=Path, help="write all results as JSON")
-    ap.add_argument("--baseline-src", type=Path, help="load: also time this source tree (PYTHONPATH), alternated")
+    ap.add_argument(
+        "--baseline-src", type=Path, help="load: also time this source tree (PYTHONPATH), alternated"
+    )
     # child-only
     ap.add_argument("--engine", choices=["colbert-ai", "jcolbert"])
     ap.add_argument("--checkpoint")
@@ -499,6 +713,16 @@ def main() -> None:
     ap.add_argument("--length", type=int)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--n-docs", type=int, default=1)
+    ap.add_argument(
+        "--qk-std", type=float, default=1.0, help="attention: scale of the random queries and keys"
+    )
+    ap.add_argument(
+        "--no-window", action="store_true", help="_jina_speed: attend to every key (no ALiBi windows)"
+    )
+    ap.add_argument(
+        "--compare-windows", action="store_true", help="jina: also run >= 1024 tokens without windows"
+    )
+    ap.add_argument("--doc-maxlen", type=int, default=300, help="_docs: 0 = the model's own doc_maxlen")
     a = ap.parse_args()
     children = {
         "_docs": child_docs,
@@ -506,11 +730,21 @@ def main() -> None:
         "_memory": child_memory,
         "_agreement": child_agreement,
         "_load": child_load,
+        "_ndcg": child_ndcg,
     }
     if a.what in children:
         children[a.what](a)
         return
-    steps = {"compare": compare, "jina": jina, "memory": memory, "agreement": agreement, "load": load}
+    steps = {
+        "compare": compare,
+        "precision": precision,
+        "ndcg": ndcg,
+        "attention": attention_layer,
+        "jina": jina,
+        "memory": memory,
+        "agreement": agreement,
+        "load": load,
+    }
     chosen = list(steps) if a.what == "all" else [a.what]
     results = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -29,7 +29,7 @@ CARD_DOCS = [
 
 @pytest.fixture(scope="module")
 def jina(tiny_jina_dir: Path) -> jcolbert.ColBERTModel:
-    return jcolbert.load_model(tiny_jina_dir)
+    return jcolbert.load_model(tiny_jina_dir, dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_outputs_are_float32_cpu_even_in_bf16(tiny_jina_dir: Path) -> None:
 # -- the offline minilm model -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def minilm(minilm_available: bool) -> jcolbert.ColBERTModel:
-    return jcolbert.load_model("minilm")
+    return jcolbert.load_model("minilm", dtype=torch.float32)
 
 
 def test_minilm_encodes_real_text(minilm) -> None:
@@ -197,7 +197,7 @@ def test_bf16_agrees_with_fp32(minilm_available: bool, data_dir: Path) -> None:
         for line, _ in zip(f, range(8), strict=False):
             doc = json.loads(line)
             texts.append(f"{doc['title']} {doc['text']}")
-    fp32 = jcolbert.load_model("minilm").encode_documents(texts)
+    fp32 = jcolbert.load_model("minilm", dtype=torch.float32).encode_documents(texts)
     bf16 = jcolbert.load_model("minilm", dtype=torch.bfloat16).encode_documents(texts)
     cosines = torch.cat([F.cosine_similarity(a, b, dim=-1) for a, b in zip(fp32, bf16, strict=True)])
     assert cosines.mean().item() >= 0.999

@@ -40,7 +40,7 @@ def edit_json(path: Path, edit) -> None:
 
 @pytest.fixture(scope="module")
 def bert_model(tiny_bert_dir: Path) -> jcolbert.ColBERTModel:
-    return jcolbert.load_model(tiny_bert_dir)
+    return jcolbert.load_model(tiny_bert_dir, dtype=torch.float32)
 
 
 # -- not a checkpoint ----------------------------------------------------------------------------------------
@@ -296,7 +296,8 @@ def make_pylate(tiny_bert_dir: Path, dst: Path, query_prefix: str, document_pref
 def test_pylate_folder_matches_the_same_weights_in_colbert_layout(
     tmp_path: Path, tiny_bert_dir: Path, bert_model
 ) -> None:
-    model = jcolbert.load_model(make_pylate(tiny_bert_dir, tmp_path / "pylate", "[unused0]", "[unused1]"))
+    folder = make_pylate(tiny_bert_dir, tmp_path / "pylate", "[unused0]", "[unused1]")
+    model = jcolbert.load_model(folder, dtype=torch.float32)
     assert model.config.checkpoint_format == "pylate" and model.config.dim == 128
     assert torch.allclose(model.encode_queries(TEXTS), bert_model.encode_queries(TEXTS), atol=1e-6)
     for a, b in zip(model.encode_documents(TEXTS), bert_model.encode_documents(TEXTS), strict=True):

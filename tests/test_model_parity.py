@@ -38,7 +38,7 @@ def expected(request, fixtures_dir: Path) -> Expected:
 
 @pytest.fixture(scope="module")
 def model(expected: Expected) -> jcolbert.ColBERTModel:
-    return jcolbert.load_model(expected.folder)
+    return jcolbert.load_model(expected.folder, dtype=torch.float32)  # parity is checked in fp32
 
 
 def case_model(expected: Expected, model, case: str):
@@ -47,7 +47,7 @@ def case_model(expected: Expected, model, case: str):
     if (cfg["query_maxlen"], cfg["doc_maxlen"]) == (model.config.query_maxlen, model.config.doc_maxlen):
         return model
     return jcolbert.load_model(
-        expected.folder, query_maxlen=cfg["query_maxlen"], doc_maxlen=cfg["doc_maxlen"]
+        expected.folder, query_maxlen=cfg["query_maxlen"], doc_maxlen=cfg["doc_maxlen"], dtype=torch.float32
     )
 
 

@@ -74,11 +74,129 @@ class AlibiBias:
         # were not verified here (no GPU on the development machine), so they get a plain contiguous mask.
         return view.contiguous() if self.materialise else view
 
+    def heads_view(self, first: int, last: int, n_keys: int) -> torch.Tensor:
+        """reversed_keys_view for heads first..last-1 only."""
+        L = self.length
+        view = self.table.as_strided(
+            (1, last - first, L, n_keys),
+            (0, 2 * L - 1, 1, 1),
+            storage_offset=first * (2 * L - 1) + L - n_keys,
+        )
+        return view.contiguous() if self.materialise else view
+
     def explicit_block(self, start: int, end: int, key_pos: torch.Tensor) -> torch.Tensor:
         """[1, H, end - start, len(key_pos)] bias for query rows start..end-1 against keys at key_pos."""
         rows = torch.arange(start, end, device=key_pos.device, dtype=torch.float32)
         dist = (rows[:, None] - key_pos[None, :].to(torch.float32)).abs()
         return (-self.slopes[None, :, None, None] * dist).to(self.dtype)
+
+
+# Windowed attention (long inputs): with ALiBi, a key far from query i gets a bias -slope * |i - j| so negative
+# that its softmax weight vanishes. By Cauchy-Schwarz, for a real key j and query i < n:
+#     logit_ij - logit_ii <= scale * (|q_i| * max_j |k_j| - q_i . k_i) - slope * |i - j| =: R_i - slope * |i - j|,
+# so every key with slope * |i - j| > R + MARGIN (R = max_i R_i) weighs less than e^-MARGIN times the diagonal
+# key's weight, which is part of the softmax's denominator: all skipped keys together move a row's output by less
+# than n * e^-MARGIN * 2 max|v| (8192 * e^-40 = 3.5e-14 relative), far below float32's resolution. A head whose
+# window covers most keys (small slopes) runs as before; the others attend, block of queries by block, only to
+# the keys within their window. Rows past the real keys (padding) get the nearest keys: their output is
+# unspecified, as for the reference, but finite.
+WINDOW_MIN_KEYS = 1024  # below this, windows save too little to pay for the extra kernel calls
+WINDOW_BLOCK = 256  # query rows per kernel call
+MARGIN = 40.0
+
+
+@torch.no_grad()
+def head_windows(q: torch.Tensor, k: torch.Tensor, slopes: list[float], n: int) -> list[int | None]:
+    """Per head, how many keys on each side of a query can matter (None: all of them); q [B, H, L, d], k its n real
+    keys [B, H, n, d] in order."""
+    d = q.shape[-1]
+    real_q, k = q[:, :, :n].float(), k[:, :, :n].float()
+    diag = (real_q * k).sum(-1)  # q_i . k_i
+    k_max = torch.linalg.vector_norm(k, dim=-1).amax(dim=(0, 2))  # [H]
+    bound = (torch.linalg.vector_norm(real_q, dim=-1) * k_max[None, :, None] - diag).amax(
+        dim=(0, 2)
+    ) * d**-0.5
+    windows: list[int | None] = []
+    for h, slope in enumerate(slopes):
+        w = math.ceil((max(float(bound[h]), 0.0) + MARGIN) / slope)
+        windows.append(w if 2 * w + WINDOW_BLOCK <= n // 2 else None)
+    return windows
+
+
+def runs(heads: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted head indices as (first, last + 1): [3, 4, 5, 9] -> [(3, 6), (9, 10)]."""
+    out: list[tuple[int, int]] = []
+    for h in heads:
+        if out and out[-1][1] == h:
+            out[-1] = (out[-1][0], h + 1)
+        else:
+            out.append((h, h + 1))
+    return out
+
+
+def distance_bias(slope: float, rows: torch.Tensor, keys: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """-slope * |row - key| for query positions `rows` against key positions `keys` ([len(rows), len(keys)])."""
+    return (-slope * (rows[:, None] - keys[None, :]).abs().to(torch.float32)).to(dtype)
+
+
+def window_head(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor, slope: float, w: int, n: int
+) -> None:
+    """One head's windowed attention: q, out [B, L, d]; k, v its n real keys [B, n, d] in order.
+
+    Blocks of WINDOW_BLOCK queries whose window [s - w, s + block + w) lies inside the real keys all see the same
+    bias (it depends on i - j only), so they run as ONE batched call over overlapping strided views of k and v;
+    the few blocks at either end (window clipped, or rows past the real keys) run one by one.
+    """
+    B, L, d = q.shape
+    bq, device = WINDOW_BLOCK, q.device
+    first = -(-w // bq) * bq  # interior blocks start at a multiple of bq in [first, last]: window inside [0, n)
+    last = (n - w - bq) // bq * bq
+    count = (last - first) // bq + 1 if last >= first else 0
+    if count > 0:
+        width = bq + 2 * w
+
+        def windows(t: torch.Tensor) -> torch.Tensor:
+            s0, s1, s2 = t.stride()
+            offset = t.storage_offset() + (first - w) * s1
+            return t.as_strided((B, count, width, d), (s0, bq * s1, s1, s2), offset)
+
+        ar = torch.arange(width, device=device)
+        mask = distance_bias(slope, ar[:bq] + w, ar, q.dtype)
+        span = slice(first, first + count * bq)
+        blocks = q[:, span].unflatten(1, (count, bq))
+        out[:, span] = F.scaled_dot_product_attention(blocks, windows(k), windows(v), attn_mask=mask).flatten(
+            1, 2
+        )
+    for start in range(0, L, bq):
+        if count > 0 and first <= start < first + count * bq:
+            continue
+        end = min(start + bq, L)
+        lo, hi = max(0, min(start, n - 1) - w), min(n, end + w)
+        rows, keys = torch.arange(start, end, device=device), torch.arange(lo, hi, device=device)
+        out[:, start:end] = F.scaled_dot_product_attention(
+            q[:, start:end], k[:, lo:hi], v[:, lo:hi], attn_mask=distance_bias(slope, rows, keys, q.dtype)
+        )
+
+
+def windowed_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: AlibiBias, n: int
+) -> torch.Tensor:
+    """alibi_attention for one group of rows with n real keys (k, v [B, H, n, d] in order)."""
+    slopes = bias.slopes.tolist()
+    windows = head_windows(q, k, slopes, n)
+    out = torch.empty_like(q)
+    for first, last in runs([h for h, w in enumerate(windows) if w is None]):  # heads needing every key
+        out[:, first:last] = F.scaled_dot_product_attention(
+            q[:, first:last],
+            k[:, first:last].flip(2),
+            v[:, first:last].flip(2),
+            attn_mask=bias.heads_view(first, last, n),
+        )
+    for h, w in enumerate(windows):
+        if w is not None:
+            window_head(q[:, h], k[:, h], v[:, h], out[:, h], slopes[h], w, n)
+    return out
 
 
 def alibi_attention(
@@ -90,6 +208,18 @@ def alibi_attention(
     dropout_p: float = 0.0,
 ) -> torch.Tensor:
     """softmax(q k^T / sqrt(d) + ALiBi + key padding) v for q, k, v [B, H, L, d]; dropout_p > 0 only in training."""
+    if dropout_p == 0.0 and any(n >= WINDOW_MIN_KEYS for n, _ in bias.groups):
+        out = torch.empty_like(q)
+        for n, rows in bias.groups:
+            qr, kr, vr = q[rows], k[rows, :, :n], v[rows, :, :n]
+            if n >= WINDOW_MIN_KEYS:
+                out[rows] = windowed_attention(qr, kr, vr, bias, n)
+            else:
+                out[rows] = F.scaled_dot_product_attention(
+                    qr, kr.flip(2), vr.flip(2), attn_mask=bias.reversed_keys_view(n)
+                )
+        irregular(out, q, k, v, bias, block_elements, dropout_p)
+        return out
     if len(bias.groups) == 1 and not bias.irregular:
         n, _ = bias.groups[0]
         return F.scaled_dot_product_attention(
@@ -108,7 +238,21 @@ def alibi_attention(
             attn_mask=bias.reversed_keys_view(n),
             dropout_p=dropout_p,
         )
-    for row, key_pos in bias.irregular:  # rare: masks that are not right padding
+    irregular(out, q, k, v, bias, block_elements, dropout_p)
+    return out
+
+
+def irregular(
+    out: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: AlibiBias,
+    block_elements: int,
+    dropout_p: float,
+) -> None:
+    """Rows whose mask is not right padding (rare): explicit bias over their key positions, in blocks of rows."""
+    for row, key_pos in bias.irregular:
         kk, vv = k[row : row + 1, :, key_pos], v[row : row + 1, :, key_pos]
         step = max(1, block_elements // (q.shape[1] * max(1, len(key_pos))))
         for start in range(0, bias.length, step):
@@ -120,4 +264,3 @@ def alibi_attention(
                 attn_mask=bias.explicit_block(start, end, key_pos),
                 dropout_p=dropout_p,
             )
-    return out

@@ -273,17 +273,21 @@ def load_model(
     name_or_path: str | os.PathLike | ModelConfig | dict[str, Any],
     *,
     device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    dtype: torch.dtype | str | None = "auto",
     **overrides: Any,
 ) -> ColBERTModel:
     """Load a ColBERT encoder from a local folder, a hub repo id, "minilm" (offline), or a stored ModelConfig.
 
     overrides: query_maxlen, doc_maxlen, query_marker, doc_marker, query_augmentation, attend_to_mask_tokens,
     mask_punctuation, skiplist_words (anything else is refused by name).
-    device: default CUDA when available, else CPU. dtype: float32 (default), or opt-in bfloat16 / float16.
+    device: default CUDA when available, else CPU.
+    dtype: "auto" (default: bfloat16 on CPUs with AMX / AVX-512 BF16 and on CUDA GPUs with bf16, else float32),
+    torch.float32 (exactly the reference's vectors), torch.bfloat16, torch.float16, or "int8" (jcolbert.model.precision).
+    Returned vectors are float32 CPU tensors whatever the precision; config.dtype records the one used.
 
     Given a ModelConfig (or its to_dict()), the model is reloaded from its name_or_path with its settings, and
-    CheckpointError is raised if the checkpoint found there no longer matches (dim, markers, backbone, ...).
+    CheckpointError is raised if the checkpoint found there no longer matches (dim, markers, backbone, ...). The
+    stored dtype is not reused: `dtype` applies (queries may be encoded at any precision).
     """
     if isinstance(name_or_path, (ModelConfig, dict)):
         stored, settings = stored_settings(name_or_path)

@@ -80,6 +80,9 @@ class ModelConfig:
     similarity: str = "cosine"
     interaction: str = "colbert"
     max_positions: int = 512  # longest input the backbone accepts (BERT: position table; JinaBERT: 8192)
+    # The precision the encoder ran at ("float32" | "bfloat16" | "float16" | "int8"): an index records what its
+    # documents were encoded with. Not a compatibility field: queries may be encoded at any precision.
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -111,6 +114,8 @@ class ModelConfig:
             raise InputError(
                 f"query_maxlen={self.query_maxlen} exceeds the backbone's {self.max_positions} positions"
             )
+        if self.dtype not in ("float32", "bfloat16", "float16", "int8"):
+            raise InputError(f"ModelConfig.dtype must be float32, bfloat16, float16 or int8, got {self.dtype!r}")
         if self.similarity != "cosine":
             raise CheckpointError(f"similarity {self.similarity!r} is not supported (only 'cosine')")
         if self.interaction != "colbert":

@@ -8,6 +8,7 @@ truncation reporting, and optional overlapping windows for documents longer than
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jcolbert.errors import InputError
+from jcolbert.model import precision
 from jcolbert.model.config import ModelConfig
 from jcolbert.model.tokenization import ColBERTTokenizer, TokenBatch
 
@@ -103,22 +105,27 @@ class ColBERTModel:
         projection: nn.Module,
         *,
         device: str | torch.device | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = "auto",
     ) -> None:
-        self.config = config
-        self.tokenizer = tokenizer
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.dtype = dtype or torch.float32
-        if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-            raise InputError(f"dtype must be torch.float32, bfloat16 or float16, got {dtype}")
-        self.backbone = backbone.to(self.device, self.dtype).eval()
+        self.precision = precision.resolve(dtype, self.device)  # "float32" | "bfloat16" | "float16" | "int8"
+        self.dtype = precision.compute_dtype(self.precision, self.device)  # the backbone's activations
+        self.config = dataclasses.replace(config, dtype=self.precision)
+        self.tokenizer = tokenizer
+        if self.precision == "int8":
+            backbone = precision.quantize_linears(backbone.to(self.device, torch.float32))
+            self.backbone = precision.cast_floating(backbone, self.dtype).eval()
+            self._forward = self.backbone.train_forward  # module calls (Int8Linear), eval mode: no dropout
+        else:
+            self.backbone = backbone.to(self.device, self.dtype).eval()
+            self._forward = self.backbone  # the fused inference forward
         self.projection = projection.to(self.device, torch.float32).eval()
 
     def __repr__(self) -> str:
         c = self.config
         return (
             f"ColBERTModel({c.name_or_path!r}, backbone={c.backbone}, dim={c.dim}, query_maxlen={c.query_maxlen}, "
-            f"doc_maxlen={c.doc_maxlen}, device={self.device}, dtype={self.dtype})"
+            f"doc_maxlen={c.doc_maxlen}, device={self.device}, dtype={self.precision})"
         )
 
     # -- building blocks (public so parity tests can check each stage) ----------------------------------
@@ -136,12 +143,12 @@ class ColBERTModel:
         """The backbone's output [n, L, hidden] as float32 on CPU (rows at padded positions are unspecified)."""
         ids = input_ids.to(self.device)
         mask = attention_mask.to(self.device)
-        return self.backbone(ids, mask).float().cpu()
+        return self._forward(ids, mask).float().cpu()
 
     @torch.inference_mode()
     def embed(self, batch: TokenBatch) -> torch.Tensor:
         """Padded vectors [n, L, dim] float32 on CPU: zero where keep_mask is false, unit rows elsewhere."""
-        hidden = self.backbone(batch.input_ids.to(self.device), batch.attention_mask.to(self.device))
+        hidden = self._forward(batch.input_ids.to(self.device), batch.attention_mask.to(self.device))
         vectors = self.projection(hidden.float())
         vectors = vectors * batch.keep_mask.to(self.device).unsqueeze(-1)
         return F.normalize(vectors, p=2, dim=-1).cpu()

@@ -56,7 +56,8 @@ def load_checkpoint_model(name: str, config: ColBERTConfig | None, **settings: A
     import jcolbert
 
     base = ColBERTConfig.load_from_checkpoint(name)
-    return jcolbert.load_model(name, **{**settings, **encoder_overrides(config, base)})
+    # colbert-ai encodes in fp32 on CPU: so does its Checkpoint here (load_model's default is dtype="auto")
+    return jcolbert.load_model(name, dtype="float32", **{**settings, **encoder_overrides(config, base)})
 
 
 class Checkpoint:
