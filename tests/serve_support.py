@@ -32,10 +32,10 @@ DOCS = [
 ]
 
 
-def build_index(path: Path, docs: list[dict[str, Any]] = DOCS, **create: Any) -> Path:
+def build_index(path: Path, docs: list[dict[str, Any]] = DOCS, model: Any = "minilm", **create: Any) -> Path:
     import jcolbert
 
-    with jcolbert.Index.create(path, model="minilm", **create) as index:
+    with jcolbert.Index.create(path, model=model, **create) as index:
         index.add(docs)
     return path
 

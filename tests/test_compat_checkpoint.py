@@ -60,7 +60,7 @@ def test_changing_query_maxlen_takes_effect(tiny_bert_dir, bert_ckpt):
         assert Q.shape == (2, 47, 128)
         ids, mask = bert_ckpt.query_tokenizer.tensorize([LONG_QUERY])
         assert ids.shape == (1, 47) and int(mask.sum()) == 47  # 60 words: text fills all 47 positions
-        reference = jcolbert.load_model(str(tiny_bert_dir), query_maxlen=47).encode_queries([LONG_QUERY, "short"])
+        reference = jcolbert.load_model(str(tiny_bert_dir), query_maxlen=47, dtype=torch.float32).encode_queries([LONG_QUERY, "short"])
         assert torch.allclose(Q, reference, atol=1e-6)
     finally:
         bert_ckpt.query_tokenizer.query_maxlen = 32
@@ -77,7 +77,7 @@ def test_changing_doc_maxlen_takes_effect(tiny_bert_dir, bert_ckpt):
     finally:
         bert_ckpt.doc_tokenizer.doc_maxlen = 180
     assert full.shape[0] > 12 and cut[0].shape[0] <= 12 and padded.shape[1] == 12 and ids.shape[1] == 12
-    reference = jcolbert.load_model(str(tiny_bert_dir), doc_maxlen=12).encode_documents(PASSAGES[:2])
+    reference = jcolbert.load_model(str(tiny_bert_dir), doc_maxlen=12, dtype=torch.float32).encode_documents(PASSAGES[:2])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(cut, reference, strict=True))
 
 
@@ -122,7 +122,7 @@ def test_searcher_config_query_maxlen_takes_effect(searcher, tiny_bert_dir):
     Q = searcher.encode(LONG_QUERY)
     assert Q.shape == (1, 47, 128)
     assert searcher.checkpoint.query_tokenizer.query_maxlen == 47  # copied over, as colbert-ai does
-    reference = jcolbert.load_model(str(tiny_bert_dir), query_maxlen=47).encode_queries([LONG_QUERY])
+    reference = jcolbert.load_model(str(tiny_bert_dir), query_maxlen=47, dtype=torch.float32).encode_queries([LONG_QUERY])
     assert torch.allclose(Q, reference, atol=1e-6)
     pids, _, scores = searcher.search(LONG_QUERY, k=3)
     expected = searcher.dense_search(reference, k=3)

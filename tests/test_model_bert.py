@@ -160,11 +160,11 @@ def test_checkpoint_state_is_the_loaded_state(tiny_bert_dir: Path, tiny_bert) ->
 def test_minilm_lean_matches_transformers(minilm_available: bool) -> None:
     from transformers import BertModel
 
-    from jcolbert.model.minilm import package_folder
+    from jcolbert.model.minilm_weights import weights_folder
 
     model = jcolbert.load_model("minilm", dtype=torch.float32)
     assert isinstance(model.backbone, LeanBert)
-    ref = BertModel.from_pretrained(str(package_folder()), add_pooling_layer=False).eval()
+    ref = BertModel.from_pretrained(str(weights_folder()), add_pooling_layer=False).eval()
     batch = model.tokenize_documents(TEXTS)
     with torch.inference_mode():
         ours = model.last_hidden_state(batch.input_ids, batch.attention_mask)

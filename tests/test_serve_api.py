@@ -17,8 +17,12 @@ LIMITS = dict(max_documents=5, max_queries=3, max_k=50, max_query_chars=200, max
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, minilm_available):
+    import jcolbert
+
     home = tmp_path_factory.mktemp("home")
-    build_index(home / "docs")
+    # float32 throughout (index and server), so an explanation re-encodes exactly the stored vectors; under
+    # dtype="auto" (bf16 on AMX CPUs) a document encoded alone and in a batch differ by bf16 rounding
+    build_index(home / "docs", model=jcolbert.load_model("minilm", dtype="float32"))
     return home
 
 
@@ -26,7 +30,7 @@ def home(tmp_path_factory, minilm_available):
 def client(home):
     from jcolbert.serve.config import Limits
 
-    with make_client([home], limits=Limits(**LIMITS), model="minilm") as c:
+    with make_client([home], limits=Limits(**LIMITS), model="minilm", dtype="float32") as c:
         yield c
 
 

