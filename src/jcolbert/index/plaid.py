@@ -8,7 +8,8 @@ PLAID answers a query in stages, each on fewer documents than the last:
    codes whose centroid scores >= ``centroid_score_threshold`` for some query token; only those few percent
    of the centroids are visited, through their IVF lists; keep ``ndocs``;
 4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``;
-5. exact MaxSim on their decompressed vectors, top k.
+5. exact MaxSim on their decompressed vectors, top k (with an exact tier, rerank.py: on their stored
+   rerank vectors, reading only their rows).
 
 How it stays fast in numpy (no per-document Python loop, no compiled extension):
 
@@ -104,14 +105,16 @@ def score_docs(seg: Segment, docs: np.ndarray, codec: Codec | None, Qs: np.ndarr
                prep: kernels.Prepared | None) -> np.ndarray:
     """MaxSim of documents of one segment for g queries Qs [g, nq, dim] -> float32 [g, docs].
 
-    Exact segments: float32 vectors as stored. Compressed segments: q.(c + r) / ||c + r|| in int8 (kernels.py)."""
+    Exact segments: float32 vectors as stored. Compressed segments with an exact tier: its rerank vectors
+    (rerank.py). Other compressed segments: q.(c + r) / ||c + r|| in int8 (kernels.py)."""
     g, nq, dim = Qs.shape
     if len(docs) == 0:
         return np.zeros((g, 0), dtype=np.float32)
-    if seg.kind == "exact":
+    if seg.kind == "exact" or seg.rerank is not None:
         rows, starts = seg.token_rows(docs)
-        V = np.take(seg.vectors, rows, axis=0)
-        M = np.maximum.reduceat(Qs.reshape(-1, dim) @ V.T, starts, axis=1)  # [g*nq, docs]
+        Q = Qs.reshape(-1, dim)
+        S = Q @ np.take(seg.vectors, rows, axis=0).T if seg.rerank is None else seg.rerank.scores(Q, rows)
+        M = np.maximum.reduceat(S, starts, axis=1)  # [g*nq, docs]
         return M.reshape(g, nq, -1).sum(axis=1, dtype=np.float32)
     rows, pad = padded_rows(seg, docs)
     codes = np.take(seg.codes, rows).astype(np.intp)

@@ -68,6 +68,15 @@ def check_knobs(knobs: dict[str, Any]) -> str:
     return mode
 
 
+def trim_padding(Q: np.ndarray) -> np.ndarray:
+    """Q [n, query_tokens, dim] without the trailing token rows that are zero in every query (a query
+    encoder without [MASK] augmentation pads with them). A zero row adds exactly 0 to every MaxSim, but
+    PLAID would still probe a cell for it (the argmax of a zero column) and pay for it in every stage."""
+    nonzero = np.flatnonzero(np.abs(Q).max(axis=(0, 2)) > 0)
+    last = int(nonzero[-1]) + 1 if len(nonzero) else 1
+    return Q if last == Q.shape[1] else Q[:, :last]
+
+
 def run(segments: list[Segment], codec: Codec | None, Q: np.ndarray, k: int, allowed: list[np.ndarray] | None,
         mode: str, knobs: dict[str, Any]) -> list[plaid.Result]:
     """Top-k of each query of Q [n, query_tokens, dim]: exhaustive without a codec or in exact mode, else PLAID."""
