@@ -245,3 +245,39 @@ def test_manifest_records_of_the_tier_are_checked(tmp_path) -> None:
     edit_manifest(plain, claim4)  # format 4 without the files of the tier
     with pytest.raises(IndexFormatError, match=r"missing key\(s\) 'rerank.npy', 'rerank_scale.npy'"):
         Index.open(plain)
+
+
+@pytest.mark.slow
+def test_int8_tier_agrees_with_exact_maxsim_on_real_vectors(tmp_path, data_dir, minilm_available) -> None:
+    """minilm on 400 SciFact documents (384-d, real token vectors) and 60 test queries: PLAID with the int8
+    tier returns the exact-MaxSim top 10 over the original vectors (recall@10 >= 0.99); without it, less."""
+    import jcolbert
+
+    folder = data_dir / "scifact"
+    docs = []
+    with open(folder / "corpus.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            docs.append((d["_id"], f"{d.get('title', '')} {d['text']}"))
+            if len(docs) == 400:
+                break
+    wanted = {line.split("\t")[0] for line in (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]}
+    texts = [q["text"] for q in map(json.loads, (folder / "queries.jsonl").read_text().splitlines())
+             if q["_id"] in wanted][:60]
+    model = jcolbert.load_model("minilm")
+    vectors = [v.numpy() for v in model.encode_documents([t for _, t in docs], batch_size=32)]
+    Q = model.encode_queries(texts).numpy()
+    ids = [i for i, _ in docs]
+    exact = {}
+    for qi, q in enumerate(Q):
+        scores = np.array([(v @ q.T).max(axis=0).sum() for v in vectors])
+        exact[qi] = {ids[j] for j in np.argsort(-scores, kind="stable")[:10]}
+    recall = {}
+    for kind in ("int8", None):
+        index = Index.create(tmp_path / str(kind), model=model, rerank=kind, progress=False)
+        index.add_embeddings(ids, vectors)
+        assert index.mode == "plaid"
+        hits = index.search_embeddings(Q, k=10)
+        recall[kind] = float(np.mean([len({h.id for h in hs} & exact[qi]) / 10 for qi, hs in enumerate(hits)]))
+    assert recall["int8"] >= 0.99, recall
+    assert recall[None] < recall["int8"], recall

@@ -152,13 +152,37 @@ class Index:
 
     @classmethod
     def open(cls, path: str | os.PathLike, model: Any = None, *, verify: bool = True, lock_timeout: float = 0.0,
-             progress: bool | None = None, readonly: bool = False) -> Index:
+             progress: bool | None = None, readonly: bool = False, warm: bool = False) -> Index:
         """Open an existing index. The model it was built with is recorded and loaded only when text must be
         encoded (never by opening); pass `model` to reuse a loaded one (refused if its dim/markers differ).
         verify: check every array file's crc32 against the manifest (sizes and shapes are always checked).
-        readonly: never write anything, never take the writer lock (read-only media, shared folders)."""
-        return cls(Path(path), model=model, verify=verify, lock_timeout=lock_timeout, progress=progress,
-                   readonly=readonly)
+        readonly: never write anything, never take the writer lock (read-only media, shared folders).
+        warm: call `warm_up()` before returning (a server or a loop of queries: the first query is then as fast
+        as the others)."""
+        index = cls(Path(path), model=model, verify=verify, lock_timeout=lock_timeout, progress=progress,
+                    readonly=readonly)
+        if warm:
+            try:
+                index.warm_up()
+            except BaseException:
+                index.close()
+                raise
+        return index
+
+    def warm_up(self, *, model: bool = True) -> float:
+        """Pay now, once, what the first search would: the codec's tables, the segments' inverse norms, the
+        recorded model (loaded when `model` and the index has one) and one query through every stage (lazy
+        imports, kernel set-up). Returns the seconds it took. Searches afterwards run at their warm speed."""
+        started = time.perf_counter()
+        snap = self._current()
+        query.warm(snap.segments, snap.codec)
+        if model and (self._model is not None or snap.manifest.model is not None):
+            self.search("warm up", k=1)
+        else:
+            q = np.zeros((1, self.dim), dtype=np.float32)
+            q[0, 0] = 1.0
+            self.search_embeddings(q, k=1)
+        return time.perf_counter() - started
 
     @staticmethod
     def exists(path: str | os.PathLike) -> bool:

@@ -68,6 +68,21 @@ def check_knobs(knobs: dict[str, Any]) -> str:
     return mode
 
 
+def warm(segments: list[Segment], codec: Codec | None) -> None:
+    """Fill what the first search would otherwise pay for: the codec's int8 and lookup tables (codec.py),
+    each compressed segment's inverse norms (segment.py; not needed with an exact tier), torch's int8 GEMM
+    import and kernel set-up (one prepared dummy query)."""
+    if codec is None:
+        return
+    Q = np.zeros((1, 1, codec.dim), dtype=np.float32)
+    Q[0, 0, 0] = 1.0
+    kernels.prepare(codec, Q)
+    codec.decode_residuals_int8(np.zeros((1, codec.residual_bytes), dtype=np.uint8))
+    for seg in segments:
+        if seg.kind == "plaid" and seg.rerank is None and seg.num_tokens:
+            seg.inverse_norms(np.zeros(0, np.int64), np.zeros(0, np.intp), np.zeros((0, codec.dim), np.int8), codec)
+
+
 def trim_padding(Q: np.ndarray) -> np.ndarray:
     """Q [n, query_tokens, dim] without the trailing token rows that are zero in every query (a query
     encoder without [MASK] augmentation pads with them). A zero row adds exactly 0 to every MaxSim, but
