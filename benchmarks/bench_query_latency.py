@@ -72,11 +72,11 @@ def _clock() -> float:
 def child_measure(a) -> dict:
     import torch
 
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(int(a.threads))
     from jcolbert.index import Index, kernels, plaid, query
 
     _, texts = read_beir(Path(a.dataset), 0, a.queries)
-    out: dict = {"threads": a.threads}
+    out: dict = {"threads": int(a.threads)}
     t = _clock()
     index = Index.open(a.index)
     index.search(texts[0], k=a.k)

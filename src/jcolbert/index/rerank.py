@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jcolbert.errors import IndexFormatError
 from jcolbert.index import storage
 from jcolbert.index.manifest import RERANK_KINDS, FileEntry, rerank_files
 
@@ -65,41 +66,47 @@ class Rerank:
     kind: str
     values: np.ndarray  # int8 or float16 [tokens, dim]
     scale: np.ndarray | None  # float32 [tokens] (int8 only)
+    where: str = VALUES  # the file, for error messages
 
     @classmethod
-    def from_arrays(cls, kind: str, arr: dict[str, np.ndarray]) -> Rerank:
-        return cls(kind, arr[VALUES], arr.get(SCALE))
+    def from_arrays(cls, kind: str, arr: dict[str, np.ndarray], where: str = VALUES) -> Rerank:
+        return cls(kind, arr[VALUES], arr.get(SCALE), where)
+
+    def _take(self, rows: np.ndarray) -> np.ndarray:
+        """The rows as float32. float16 files are checked here, row by row as they are read (opening never
+        reads the whole tier): a NaN or infinity is a damaged file, not a score."""
+        V = np.take(self.values, rows, axis=0).astype(np.float32)
+        if self.scale is None and not np.isfinite(V.sum(axis=1)).all():
+            raise IndexFormatError(f"{self.where} holds NaN or infinite values; the index is corrupted or was "
+                                   "tampered with")
+        return V
 
     def rows(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """The stored rows themselves (to copy into a rewritten segment)."""
-        values = np.take(self.values, rows, axis=0)
-        return (values,) if self.scale is None else (values, np.take(self.scale, rows))
+        if self.scale is None:
+            return (self._take(rows).astype(np.float16),)
+        return np.take(self.values, rows, axis=0), np.take(self.scale, rows)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         """float32 [len(rows), dim]: the dequantized vectors."""
-        V = np.take(self.values, rows, axis=0).astype(np.float32)
+        V = self._take(rows)
         if self.scale is not None:
             V *= np.take(self.scale, rows)[:, None]
         return V
 
     def scores(self, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Q [m, dim] . vector of each row -> float32 [m, len(rows)] (only these rows are read)."""
-        S = Q @ np.take(self.values, rows, axis=0).astype(np.float32).T
+        S = Q @ self._take(rows).T
         if self.scale is not None:
             S *= np.take(self.scale, rows)[None, :]
         return S
 
     def problem(self) -> tuple[str, str] | None:
-        """(file, problem) if the arrays hold values search must not meet (NaN, infinite or negative scales)."""
-        if self.scale is not None:
-            s = self.scale
-            if len(s) and not (np.isfinite(s).all() and float(s.min()) >= 0):
-                return SCALE, "holds NaN, infinite or negative scales"
-            return None
-        v = self.values
-        for lo in range(0, len(v), _BLOCK):
-            if not np.isfinite(v[lo:lo + _BLOCK].astype(np.float32).sum(axis=1)).all():
-                return VALUES, "holds NaN or infinite values"
+        """(file, problem) if the int8 scales hold values search must not meet (NaN, infinite, negative): 4
+        bytes per token, checked at open. float16 values are checked as they are read (`_take`)."""
+        s = self.scale
+        if s is not None and len(s) and not (np.isfinite(s).all() and float(s.min()) >= 0):
+            return SCALE, "holds NaN, infinite or negative scales"
         return None
 
 

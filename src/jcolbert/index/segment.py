@@ -133,7 +133,8 @@ class Segment:
             live[dead] = False
         rerank = None
         if RERANK_VALUES in arr:
-            rerank = Rerank.from_arrays("int8" if arr[RERANK_VALUES].dtype == np.int8 else "fp16", arr)
+            rerank = Rerank.from_arrays("int8" if arr[RERANK_VALUES].dtype == np.int8 else "fp16", arr,
+                                        f"{where}/{RERANK_VALUES}")
         return cls(entry=entry, doc_nums=arr["doc_nums.npy"], doclens=doclens, offsets=offsets, live=live,
                    vectors=arr.get("vectors.npy"), codes=arr.get("codes.npy"), residuals=arr.get("residuals.npy"),
                    ivf_docs=arr.get("ivf_docs.npy"), ivf_offsets=arr.get("ivf_offsets.npy"), rerank=rerank)
