@@ -113,3 +113,17 @@ def test_search_reads_the_tier_for_final_candidates_only(tmp_path, kind) -> None
     index.search_embeddings(q, k=3, ndocs=8)
     rows = np.concatenate(seen)
     assert 0 < len(rows) < seg.num_tokens // 4
+
+
+def test_int8_products_are_the_same_on_both_paths(monkeypatch) -> None:
+    """Without VNNI/AMX the int8 GEMM runs as float32 (kernels.native_int8): the same integers as torch's."""
+    from jcolbert.index import kernels
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(-127, 128, (300, 384)).astype(np.int8)
+    b = rng.integers(-127, 128, (40, 384)).astype(np.int8)
+    monkeypatch.setattr(kernels, "native_int8", lambda: True)
+    torch_path = kernels.int8_matmul(a, b.T)
+    monkeypatch.setattr(kernels, "native_int8", lambda: False)
+    assert np.array_equal(kernels.int8_matmul(a, b.T), torch_path)
+    assert np.array_equal(kernels.int8_matmul(a, b.T, a.astype(np.float32)), torch_path)
