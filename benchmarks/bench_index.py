@@ -187,7 +187,7 @@ def child_search(a) -> dict:
     snap = index._current()
     stages: dict[str, float] = {}
     if snap.codec is not None:
-        d = plaid.Knobs.for_k(a.k)
+        d = plaid.Knobs.for_k(a.k, exact_tier=any(s.rerank is not None for s in snap.segments))
         kn = plaid.Knobs(knobs.get("ncells", d.ncells), knobs.get("centroid_score_threshold", d.centroid_score_threshold),
                          knobs.get("ndocs", d.ndocs))
         for q in Q:

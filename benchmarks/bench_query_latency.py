@@ -13,6 +13,8 @@ each thread count, a fresh child process (OMP/MKL/OPENBLAS threads and torch.set
   as it was: the encoder runs all query_maxlen positions and search gets the padded [query_maxlen, dim]
   matrix; "after" is today's path: a query without [MASK] augmentation (minilm) is encoded and searched with
   its own tokens only (ColBERT checkpoints with augmentation keep query_maxlen, so both columns agree);
+  Also "before": int8 GEMMs through torch._int_mm on every CPU; "after": float32 on CPUs without VNNI/AMX
+  (kernels.native_int8), the same integers;
 * `Index.search` end to end (the "after" path), for the total a caller sees.
 """
 
@@ -76,7 +78,7 @@ def child_measure(a) -> dict:
     from jcolbert.index import Index, kernels, plaid, query
 
     _, texts = read_beir(Path(a.dataset), 0, a.queries)
-    out: dict = {"threads": int(a.threads)}
+    out: dict = {"threads": int(a.threads), "native_int8": kernels.native_int8()}
     t = _clock()
     index = Index.open(a.index)
     index.search(texts[0], k=a.k)
@@ -91,13 +93,17 @@ def child_measure(a) -> dict:
 
     model, snap = index.model, index._current()
     segs, codec = snap.segments, snap.codec
-    knobs = plaid.Knobs.for_k(a.k)
+    knobs = plaid.Knobs.for_k(a.k, exact_tier=any(s.rerank is not None for s in segs))
     stages: dict[str, list[float]] = {}
 
     def note(name: str, ms: float) -> None:
         stages.setdefault(name, []).append(ms)
 
+    detected = kernels.native_int8
+
     def engine(Q: np.ndarray, tag: str) -> list:
+        # before: torch._int_mm for every int8 GEMM, whatever the CPU; after: float32 without VNNI/AMX
+        kernels.native_int8 = (lambda: True) if tag == "before:" else detected
         t = _clock()
         prep = kernels.prepare(codec, Q[None])
         note(f"{tag}centroid_scores", _clock() - t)

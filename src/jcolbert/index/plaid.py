@@ -7,7 +7,7 @@ PLAID answers a query in stages, each on fewer documents than the last:
 3. pruned approximate score: per candidate, sum over query tokens of the max of ``cs`` over the document's
    codes whose centroid scores >= ``centroid_score_threshold`` for some query token; only those few percent
    of the centroids are visited, through their IVF lists; keep ``ndocs``;
-4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``;
+4. unpruned approximate score (all codes) on those, keep ``ndocs // 4`` (``ndocs // 2`` with an exact tier);
 5. exact MaxSim on their decompressed vectors, top k (with an exact tier, rerank.py: on their stored
    rerank vectors, reading only their rows).
 
@@ -45,10 +45,13 @@ class Knobs:
     ndocs: int
 
     @classmethod
-    def for_k(cls, k: int) -> Knobs:
-        """The reference's defaults by k (spec §3.3)."""
+    def for_k(cls, k: int, exact_tier: bool = False) -> Knobs:
+        """The reference's defaults by k (spec §3.3). With an exact tier (rerank.py) the final ranking is
+        (near-)exact, so what is left of the gap to exact MaxSim is candidate generation: k <= 10 probes two
+        cells per query token, as k <= 100 does (recall@10 against exact MaxSim on 400 SciFact documents with
+        minilm: 0.97 with one cell, 0.997 with two; BENCHMARKS.md, "Exact tier")."""
         if k <= 10:
-            return cls(1, 0.5, 256)
+            return cls(2, 0.45, 256) if exact_tier else cls(1, 0.5, 256)
         if k <= 100:
             return cls(2, 0.45, 1024)
         return cls(4, 0.4, max(4 * k, 4096))
@@ -254,7 +257,8 @@ def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed
     clock("pruned")
     second = [(s, docs, _approx(seg, docs, table, nq)) for s, seg in enumerate(segments)
               if len(docs := first.of_segment(s))]
-    survivors = Result.merge(second, max(ndocs // 4, k))
+    tier = any(seg.rerank is not None for seg in segments)
+    survivors = Result.merge(second, max(ndocs // (2 if tier else 4), k))
     clock("unpruned")
     Q = prep.Q[None]
     final = [(s, docs, score_docs(seg, docs, codec, Q, prep)[0]) for s, seg in enumerate(segments)

@@ -123,7 +123,7 @@ def _plaid_one(segments: list[Segment], codec: Codec, Q: np.ndarray, prep: kerne
     k_eff = min(k, n_allowed)
     if k_eff == 0:
         return plaid.Result.merge([], k)
-    defaults = plaid.Knobs.for_k(k)
+    defaults = plaid.Knobs.for_k(k, exact_tier=any(s.rerank is not None for s in segments))
     kn = plaid.Knobs(int(knobs.get("ncells", defaults.ncells)),
                      float(knobs.get("centroid_score_threshold", defaults.centroid_score_threshold)),
                      int(knobs.get("ndocs", defaults.ndocs)))
