@@ -17,8 +17,8 @@ How it stays fast in numpy (no per-document Python loop, no compiled extension):
   codes of the documents are laid out as a padded [token position, document] matrix, padding and pruned
   codes pointing at a sentinel row of -128; one ``np.take`` of 32-byte rows gives [position, doc, query
   token] and the per-document max runs over the leading axis, i.e. over long contiguous vectors;
-* the exact stage computes ``Q @ V.T`` ([query tokens, rows]) so the per-document max is a ``reduceat``
-  along contiguous memory; decompression is a table lookup (codec.py).
+* the exact stage scores the candidates' tokens back to back ([tokens, query tokens]) and takes the
+  per-document max with a ``reduceat``; decompression is a table lookup (codec.py).
 """
 
 from __future__ import annotations
@@ -119,12 +119,14 @@ def score_docs(seg: Segment, docs: np.ndarray, codec: Codec | None, Qs: np.ndarr
         S = Q @ np.take(seg.vectors, rows, axis=0).T if seg.rerank is None else seg.rerank.scores(Q, rows)
         M = np.maximum.reduceat(S, starts, axis=1)  # [g*nq, docs]
         return M.reshape(g, nq, -1).sum(axis=1, dtype=np.float32)
-    rows, pad = padded_rows(seg, docs)
+    # the documents' tokens back to back (no padding to the longest: 1.3-1.6x faster than a padded layout
+    # for SciFact's lengths), one row of scores per token, the per-document max a reduceat over rows
+    rows, starts = seg.token_rows(docs)
     codes = np.take(seg.codes, rows).astype(np.intp)
-    R8 = codec.decode_residuals_int8(np.take(seg.residuals, rows.ravel(), axis=0))
-    inv = seg.inverse_norms(rows.ravel(), codes.ravel(), R8, codec)  # padding rows repeat row 0: harmless
-    codes[pad] = codec.num_centroids  # the -1e9 row: padding never wins a max
-    best = kernels.padded_scores(prep, codes, R8, inv).max(axis=0)  # [docs, g*nq]
+    R8 = codec.decode_residuals_int8(np.take(seg.residuals, rows, axis=0))
+    inv = seg.inverse_norms(rows, codes, R8, codec)
+    S = kernels.padded_scores(prep, codes[:, None], R8, inv)[:, 0]  # [tokens, g*nq]
+    best = np.maximum.reduceat(S, starts, axis=0)  # [docs, g*nq]
     return best.reshape(len(docs), g, nq).sum(axis=2, dtype=np.float32).T
 
 
