@@ -49,6 +49,43 @@ def encode(a) -> dict:
     return out
 
 
+STAGE_SETTINGS = [(256, 1, 0.5, 64), (256, 1, 0.5, 256), (256, 2, 0.5, 64), (256, 2, 0.45, 128)]
+
+
+def stage_recall(ix, Q: np.ndarray, exact: list[set[str]]) -> dict:
+    """Share of the exact top 10 still present after each PLAID stage (plaid.py's stages, walked by hand) and
+    after the final scoring, for (ndocs, ncells, centroid_score_threshold, survivors) settings."""
+    from jcolbert.index import kernels, plaid, query
+
+    snap = ix._current()
+    seg, codec = snap.segments[0], snap.codec
+    out = {}
+    for ndocs, ncells, cst, depth in STAGE_SETTINGS:
+        rec: dict[str, list[float]] = {"candidates": [], "pruned": [], "survivors": [], "final": []}
+        for qi in range(len(Q)):
+            truth = {int(x) for x in exact[qi]}
+            q = query.trim_padding(Q[qi][None])[0]
+            prep = kernels.prepare(codec, q[None])
+            csT = np.ascontiguousarray(prep.cs[:-1].T)
+            cells = np.unique(np.argpartition(-csT, ncells - 1, axis=1)[:, :ncells].ravel())
+            keep = csT.max(axis=0) >= cst
+            keep[cells] = True
+            table = plaid._int8_table(prep.cs[:-1])
+            mask = np.zeros(seg.num_docs, bool)
+            mask[plaid._ivf_docs(seg, cells)] = True
+            rec["candidates"].append(len(truth & set(np.flatnonzero(mask).tolist())) / 10)
+            d1, s1 = plaid._approx_kept(seg, mask, np.flatnonzero(keep), table, prep.nq)
+            top1 = np.sort(d1[plaid.topk(s1.astype(np.float32), ndocs)])
+            rec["pruned"].append(len(truth & set(top1.tolist())) / 10)
+            top2 = np.sort(top1[plaid.topk(plaid._approx(seg, top1, table, prep.nq).astype(np.float32), depth)])
+            rec["survivors"].append(len(truth & set(top2.tolist())) / 10)
+            final = top2[plaid.topk(plaid.score_docs(seg, top2, codec, q[None], prep)[0], 10)]
+            rec["final"].append(len(truth & set(final.tolist())) / 10)
+        out[f"ndocs{ndocs}_ncells{ncells}_cst{cst}_survivors{depth}"] = \
+            {k: round(float(np.mean(v)), 4) for k, v in rec.items()}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="minilm")
@@ -58,6 +95,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=300)
     ap.add_argument("--kinds", default="none,int8,fp16")
     ap.add_argument("--work", default="/tmp/jcolbert-exact-tier")
+    ap.add_argument("--stages", action="store_true", help="also the recall after each PLAID stage (int8 index)")
     ap.add_argument("--out")
     a = ap.parse_args()
     Path(a.work).mkdir(parents=True, exist_ok=True)
@@ -97,6 +135,8 @@ def main() -> None:
         result["indexes"][kind].update({"recall@10_vs_exact": round(float(np.mean(rec[kind])), 4),
                                         "p50_ms": round(float(np.percentile(lat[kind], 50)), 2),
                                         "p95_ms": round(float(np.percentile(lat[kind], 95)), 2)})
+    if a.stages and "int8" in indexes:
+        result["stage_recall_int8"] = stage_recall(indexes["int8"], Q, exact)
     result["load_end"] = os.getloadavg()
     text = json.dumps(result, indent=1)
     print(text)
