@@ -53,7 +53,7 @@ class Index:
     """A ColBERT (late-interaction) index on disk. Use `Index.create` or `Index.open`, not the constructor."""
 
     def __init__(self, path: Path, *, model: Any = None, verify: bool = True, lock_timeout: float = 0.0,
-                 progress: bool | None = None, readonly: bool = False):
+                 progress: bool | None = None, readonly: bool = False, warm: bool = False):
         self.path = Path(path)
         self._lock_timeout = lock_timeout
         self._progress = progress
@@ -72,6 +72,8 @@ class Index:
             self._docs.check_count(m.next_doc_num, m.num_live)
             if model is not None:
                 self._model = models.check(models.resolve(model), self._snap.manifest, self.path)
+            if warm:
+                self.warm_up()
         except BaseException:
             self._docs.close()
             raise
@@ -159,29 +161,19 @@ class Index:
         readonly: never write anything, never take the writer lock (read-only media, shared folders).
         warm: call `warm_up()` before returning (a server or a loop of queries: the first query is then as fast
         as the others)."""
-        index = cls(Path(path), model=model, verify=verify, lock_timeout=lock_timeout, progress=progress,
-                    readonly=readonly)
-        if warm:
-            try:
-                index.warm_up()
-            except BaseException:
-                index.close()
-                raise
-        return index
+        return cls(Path(path), model=model, verify=verify, lock_timeout=lock_timeout, progress=progress,
+                   readonly=readonly, warm=warm)
 
     def warm_up(self, *, model: bool = True) -> float:
         """Pay now, once, what the first search would: the codec's tables, the segments' inverse norms, the
         recorded model (loaded when `model` and the index has one) and one query through every stage (lazy
         imports, kernel set-up). Returns the seconds it took. Searches afterwards run at their warm speed."""
-        started = time.perf_counter()
-        snap = self._current()
+        started, snap = time.perf_counter(), self._current()
         query.warm(snap.segments, snap.codec)
         if model and (self._model is not None or snap.manifest.model is not None):
             self.search("warm up", k=1)
         else:
-            q = np.zeros((1, self.dim), dtype=np.float32)
-            q[0, 0] = 1.0
-            self.search_embeddings(q, k=1)
+            self.search_embeddings(np.eye(1, self.dim, dtype=np.float32), k=1)
         return time.perf_counter() - started
 
     @staticmethod
