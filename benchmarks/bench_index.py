@@ -153,7 +153,8 @@ def child_build(a) -> dict:
     ids, docs = collection(a, data)
     rss_input = _rss_now_mb()
     started = time.perf_counter()
-    index = Index.create(a.index, dim=int(data["queries"].shape[-1]), nbits=a.nbits, overwrite=True, progress=False)
+    index = Index.create(a.index, dim=int(data["queries"].shape[-1]), nbits=a.nbits, overwrite=True, progress=False,
+                         rerank=a.rerank or None)
     index.add_embeddings(ids, docs)
     wall = time.perf_counter() - started
     st = index.stats()
@@ -186,7 +187,7 @@ def child_search(a) -> dict:
     snap = index._current()
     stages: dict[str, float] = {}
     if snap.codec is not None:
-        d = plaid.Knobs.for_k(a.k)
+        d = plaid.Knobs.for_k(a.k, exact_tier=any(s.rerank is not None for s in snap.segments))
         kn = plaid.Knobs(knobs.get("ncells", d.ncells), knobs.get("centroid_score_threshold", d.centroid_score_threshold),
                          knobs.get("ndocs", d.ndocs))
         for q in Q:
@@ -240,7 +241,8 @@ def spawn(a, mode: str, threads: int, **extra) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--emb", a.emb, "--index", a.index, "--out", str(out),
            "--scale-cache", a.scale_cache or "",
            "--threads", str(threads), "--nbits", str(a.nbits), "--k", str(a.k), "--limit", str(a.limit),
-           "--scale", str(a.scale), "--max-queries", str(extra.get("max_queries", a.max_queries))]
+           "--scale", str(a.scale), "--max-queries", str(extra.get("max_queries", a.max_queries)),
+           "--rerank", a.rerank]
     if a.knobs:
         cmd += ["--knobs", a.knobs]
     t = time.perf_counter()
@@ -275,6 +277,7 @@ def main() -> None:
     ap.add_argument("--emb", required=True, help="anchor npz (encode_reference.py)")
     ap.add_argument("--dataset", help="BEIR folder for nDCG@10 against qrels/test.tsv")
     ap.add_argument("--nbits", type=int, default=2)
+    ap.add_argument("--rerank", default="", help="build with this exact tier (int8, fp16): Index.create(rerank=)")
     ap.add_argument("--sizes-nbits", default="", help="also build at these nbits for the size table, e.g. 1,4")
     ap.add_argument("--threads", default="1,2", help="search thread counts")
     ap.add_argument("--build-threads", type=int, default=2, help="threads of the build (anchors' setting: 2)")
@@ -296,7 +299,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     Path(a.work).mkdir(parents=True, exist_ok=True)
-    tag = f"{Path(a.emb).stem}.n{a.limit or 'all'}.x{a.scale}.nbits{a.nbits}"
+    tag = f"{Path(a.emb).stem}.n{a.limit or 'all'}.x{a.scale}.nbits{a.nbits}" + (f".{a.rerank}" if a.rerank else "")
     a.index = a.index or str(Path(a.work) / f"jcolbert.{tag}")
 
     if a.child:
@@ -325,7 +328,8 @@ def main() -> None:
         result["build"] = spawn(a, "build", a.build_threads)
     stats = json.loads(json.dumps(__import__("jcolbert.index", fromlist=["Index"]).Index.open(a.index).stats()))
     result["size"] = {k: stats[k] for k in ("documents", "tokens", "centroids", "bytes_on_disk", "bytes_per_token",
-                                            "bytes_by_file")}
+                                            "bytes_by_file", "rerank", "bytes_per_token_hot", "bytes_per_token_rerank")
+                      if k in stats}
     for nb in [int(x) for x in a.sizes_nbits.split(",") if x]:
         b = argparse.Namespace(**{**vars(a), "nbits": nb, "index": a.index + f".sz{nb}"})
         built = spawn(b, "build", a.build_threads)

@@ -116,9 +116,9 @@ def _state(index: Index) -> tuple:
     return frozenset(index.ids()), st["deleted_pending_compaction"], st["trained_tokens"], st["segments"]
 
 
-def _baseline(tmp_path: Path, *, plaid: bool) -> tuple[Path, tuple]:
+def _baseline(tmp_path: Path, *, plaid: bool, rerank: str | None = None) -> tuple[Path, tuple]:
     path = tmp_path / ("base_plaid" if plaid else "base_exact")
-    index = Index.create(path, dim=DIM, exact_threshold=1500, progress=False)
+    index = Index.create(path, dim=DIM, exact_threshold=1500, progress=False, rerank=rerank)
     index.add_embeddings(None, make_docs(130 if plaid else 40, dim=DIM, seed=7), texts=None)
     if plaid:
         index.delete(["10", "11"])
@@ -149,8 +149,8 @@ def _check_after_crash(path: Path, allowed_states: list[tuple] | None) -> tuple:
     return state
 
 
-def _kill_at_every_step(tmp_path: Path, op: str, *, plaid: bool, every: int = 1) -> int:
-    base, before = _baseline(tmp_path, plaid=plaid)
+def _kill_at_every_step(tmp_path: Path, op: str, *, plaid: bool, every: int = 1, rerank: str | None = None) -> int:
+    base, before = _baseline(tmp_path, plaid=plaid, rerank=rerank)
     done = tmp_path / "done"
     shutil.copytree(base, done)
     out = _child(tmp_path, done, op, 10**9)
@@ -214,6 +214,18 @@ def test_kill9_during_create_leaves_no_index_or_a_whole_one(tmp_path) -> None:
 def test_kill9_compact_sampled_steps(tmp_path) -> None:
     """Fast-suite version of the compact case: every third step."""
     _kill_at_every_step(tmp_path, "compact", plaid=True, every=3)
+
+
+def test_kill9_exact_tier_sampled_steps(tmp_path) -> None:
+    """An index with an exact tier (rerank.npy + rerank_scale.npy written with each segment): every third
+    step of a compaction, which copies the tier's rows into the new segment."""
+    _kill_at_every_step(tmp_path, "compact", plaid=True, every=3, rerank="int8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("op", "plaid"), [("add", True), ("recluster", True), ("add_exact_to_plaid", False)])
+def test_kill9_exact_tier_at_every_step_slow(tmp_path, op, plaid) -> None:
+    assert _kill_at_every_step(tmp_path, op, plaid=plaid, rerank="fp16") >= 3
 
 
 @pytest.mark.slow

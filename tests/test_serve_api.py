@@ -291,6 +291,9 @@ def test_create_index_rules(client, home):
     error(client.post("/v1/indexes", json={"name": "created"}), 409, "index_exists")
     error(client.post("/v1/indexes", json={"name": "../escape"}), 422, "invalid_name")
     error(client.post("/v1/indexes", json={"name": "x", "nbits": 3}), 422)
+    r = client.post("/v1/indexes", json={"name": "tiered", "rerank": "int8"})
+    assert r.status_code == 201 and r.json()["rerank"] == "int8" and r.json()["format_version"] == 4
+    error(client.post("/v1/indexes", json={"name": "y", "rerank": "bf16"}), 422)
 
 
 def test_create_needs_a_folder_of_indexes(home):

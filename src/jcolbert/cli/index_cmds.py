@@ -75,6 +75,11 @@ def index(
         ),
     ] = None,
     nbits: Annotated[int, typer.Option(help="Bits per residual dimension for a new index (1, 2 or 4).")] = 2,
+    rerank: Annotated[
+        str | None,
+        typer.Option(help="Exact tier for a new index: 'int8' or 'fp16' keeps a memory-mapped copy of every token "
+                     "vector, read only to rank the final candidates by MaxSim over (near-)original vectors."),
+    ] = None,
     doc_maxlen: Annotated[
         int | None, typer.Option(help="Token limit per document for a new index (default: the model's).")
     ] = None,
@@ -112,6 +117,8 @@ def index(
     require_index_folder(index_path, must_exist=False)
     if nbits not in (1, 2, 4):
         raise UsageError(f"--nbits {nbits}: choose 1, 2 or 4")
+    if rerank not in (None, "int8", "fp16"):
+        raise UsageError(f"--rerank {rerank}: choose int8 or fp16")
     if long_documents not in ("truncate", "split"):
         raise UsageError(f"--long-documents {long_documents}: choose truncate or split")
     options = ReadOptions(
@@ -126,7 +133,7 @@ def index(
     if scan.report.skipped_summary():
         out.note(scan.report.skipped_summary())
 
-    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out, wait)
+    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out, wait, rerank)
     present = set(idx.ids()).intersection(scan.ids)
     if present:
         check_same_texts(idx, index_path, read_documents(inputs, options), present)
@@ -187,7 +194,7 @@ def index(
 
 
 def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None, nbits: int,
-                    out: Output, wait: float = 0.0) -> tuple[Any, bool]:  # fmt: skip
+                    out: Output, wait: float = 0.0, rerank: str | None = None) -> tuple[Any, bool]:  # fmt: skip
     """The index at ``index_path`` (its own model and settings) or a new one; notes the options ignored."""
     from jcolbert.index import Index
 
@@ -198,6 +205,8 @@ def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None,
             ignored.append(f"--model {model}")
         if doc_maxlen is not None:
             ignored.append(f"--doc-maxlen {doc_maxlen}")
+        if rerank is not None and rerank != idx.rerank:
+            ignored.append(f"--rerank {rerank}")
         if ignored:
             out.note(f"{index_path} exists: adding with its own model and settings ({', '.join(ignored)} ignored)")
         return idx, False
@@ -208,7 +217,8 @@ def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None,
     name = model or DEFAULT_MODEL
     out.note(f"loading model {name}")
     encoder = load_model(name, doc_maxlen=doc_maxlen)
-    return Index.create(index_path, model=encoder, nbits=nbits, progress=False, lock_timeout=wait), True
+    return Index.create(index_path, model=encoder, nbits=nbits, progress=False, lock_timeout=wait,
+                        rerank=rerank), True
 
 
 def _same_model(given: str, stored: str | None) -> bool:

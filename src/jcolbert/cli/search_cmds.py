@@ -102,6 +102,7 @@ def search(
         return
 
     results: dict[str, list[Any]] = {}
+    index.warm_up()  # model, codec tables, norms: loaded once here, so every query of the file runs warm
     with out.progress("searching", total=len(pairs)) as advance:
         for qid, text in pairs:
             results[qid] = index.search(text, k=k, filter=filter_spec, return_text=json_out,

@@ -102,8 +102,9 @@ class SegmentPart(Part):
             lens = self.seg.doclens[docs]
             if self.seg.kind == "plaid" and codec is self.codec and not self.recompress:
                 rows, _ = self.seg.token_rows(docs)
+                rerank = self.seg.rerank.rows(rows) if self.seg.rerank is not None else None
                 yield self.nums[lo:lo + step], (lens, np.take(self.seg.codes, rows),
-                                                np.take(self.seg.residuals, rows, axis=0))
+                                                np.take(self.seg.residuals, rows, axis=0), rerank)
                 continue
             V, _ = self.seg.vectors_of(docs, self.codec)
             yield self.nums[lo:lo + step], np.split(V, np.cumsum(lens)[:-1])
@@ -149,10 +150,13 @@ def train_codec(parts: list[Part], *, nbits: int, settings: Settings, timings: d
 
 
 def write_segment(root: Path, folder: Path, parts: list[Part], *, kind: str, dim: int, codec: Codec | None,
-                  progress: bool | None, desc: str, timings: dict[str, float]) -> SegmentEntry:
-    """Stream every part into a new segment folder (fsynced); returns its manifest entry."""
+                  progress: bool | None, desc: str, timings: dict[str, float],
+                  rerank: str | None = None) -> SegmentEntry:
+    """Stream every part into a new segment folder (fsynced); returns its manifest entry. rerank: the exact
+    tier's kind for a compressed segment (rerank.py), computed from the parts' vectors or copied."""
     started = time.perf_counter()
-    writer = SegmentWriter(folder, kind=kind, dim=dim, num_docs=sum(p.num_docs for p in parts), codec=codec)
+    writer = SegmentWriter(folder, kind=kind, dim=dim, num_docs=sum(p.num_docs for p in parts), codec=codec,
+                           rerank=rerank if kind == "plaid" else None)
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     try:
         with tqdm(total=writer.expected_docs or None, desc=desc, unit="doc", disable=disable, leave=False) as bar:

@@ -239,6 +239,11 @@ class Codec:
         return self._cached("_c8", lambda: quantize_rows(self.centroids)[0])
 
     @property
+    def centroids_i8_f32(self) -> np.ndarray:
+        """centroids_i8 as float32 (the operand of the centroid scores where int8 GEMMs are slow, kernels.py)."""
+        return self._cached("_c8f", lambda: self.centroids_i8.astype(np.float32))
+
+    @property
     def centroid_norms2(self) -> np.ndarray:
         """float32 [C]: squared lengths of the centroids."""
         return self._cached("_cn2", lambda: np.einsum("ij,ij->i", self.centroids, self.centroids))

@@ -106,6 +106,22 @@ def folder_bytes(root: Path) -> dict[str, int]:
     return by_kind
 
 
+def tier_bytes(manifest: Manifest, tokens: int) -> dict[str, object]:
+    """The exact tier and the array bytes per stored token: hot (everything search reads for every query:
+    codec, codes, residuals, IVF, document lengths; the vectors of an exact index) and the rerank copy."""
+    hot = rerank = 0
+    for seg in manifest.segments:
+        for name, entry in seg.files.items():
+            if name.startswith("rerank"):
+                rerank += entry.bytes
+            else:
+                hot += entry.bytes
+    if manifest.codec is not None:
+        hot += sum(e.bytes for e in manifest.codec.files.values())
+    per = (lambda b: round(b / tokens, 3)) if tokens else (lambda b: None)
+    return {"rerank": manifest.settings.rerank, "bytes_per_token_hot": per(hot), "bytes_per_token_rerank": per(rerank)}
+
+
 def prepare(root: Path, overwrite: bool, lock_timeout: float) -> None:
     """Make `root` an empty folder for a new index: refuse files and foreign folders, reuse the remains of
     an interrupted create, clear an existing index only with overwrite=True (its manifest first, so a

@@ -53,7 +53,7 @@ class Index:
     """A ColBERT (late-interaction) index on disk. Use `Index.create` or `Index.open`, not the constructor."""
 
     def __init__(self, path: Path, *, model: Any = None, verify: bool = True, lock_timeout: float = 0.0,
-                 progress: bool | None = None, readonly: bool = False):
+                 progress: bool | None = None, readonly: bool = False, warm: bool = False):
         self.path = Path(path)
         self._lock_timeout = lock_timeout
         self._progress = progress
@@ -72,6 +72,8 @@ class Index:
             self._docs.check_count(m.next_doc_num, m.num_live)
             if model is not None:
                 self._model = models.check(models.resolve(model), self._snap.manifest, self.path)
+            if warm:
+                self.warm_up()
         except BaseException:
             self._docs.close()
             raise
@@ -83,7 +85,7 @@ class Index:
                exact_threshold: int = DEFAULT_EXACT_THRESHOLD, chunk_size: int = build.DEFAULT_CHUNK_SIZE,
                kmeans_niters: int = 8, seed: int = 123, residual: str = "pq", overwrite: bool = False,
                lock_timeout: float = 0.0, progress: bool | None = None, codec: Codec | str | os.PathLike | None = None,
-               ) -> Index:
+               rerank: str | None = None) -> Index:
         """Make a new, empty index folder.
 
         model: a loaded ColBERTModel, a model name/path (loaded now, to record its settings), or None for an
@@ -95,6 +97,10 @@ class Index:
         codec: a trained `Codec`, or a codec folder / index folder to take it from (`Codec.load`): the index
         starts compressed with it (its nbits and residual win) and never trains its own, so several
         indexes (shards) can share one codec trained on a sample of the whole collection.
+        rerank: "int8" or "fp16" keeps an exact tier (rerank.py): a memory-mapped copy of every token vector
+        (int8 with a per-token scale: dim + 4 bytes per token; fp16: 2 * dim) read only for the final
+        candidates, so the final ranking is MaxSim over (near-)original vectors while search keeps the
+        compressed codes hot. None (default): the codes only.
 
         The folder must not exist, be empty, or hold the remains of an interrupted create (reused); an
         existing index is replaced only with overwrite=True. Nothing is an index until its manifest is
@@ -111,6 +117,8 @@ class Index:
             raise InputError(f"nbits must be 1, 2 or 4, got {nbits!r}")
         if residual not in ("quantile", "pq"):
             raise InputError(f"residual must be 'quantile' or 'pq', got {residual!r}")
+        if rerank not in (None, "int8", "fp16"):
+            raise InputError(f"rerank must be 'int8', 'fp16' or None, got {rerank!r}")
         loaded = models.resolve(model) if model is not None else None
         config = loaded.config.to_dict() if loaded is not None else None
         if config is not None:
@@ -129,7 +137,7 @@ class Index:
                             ("kmeans_niters", kmeans_niters)):
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "exact_threshold" else 1):
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
-        settings = Settings(exact_threshold, chunk_size, kmeans_niters, seed, residual)
+        settings = Settings(exact_threshold, chunk_size, kmeans_niters, seed, residual, rerank)
         folder.prepare(root, overwrite, lock_timeout)
         with storage.WriterLock(root, lock_timeout):
             try:
@@ -146,13 +154,27 @@ class Index:
 
     @classmethod
     def open(cls, path: str | os.PathLike, model: Any = None, *, verify: bool = True, lock_timeout: float = 0.0,
-             progress: bool | None = None, readonly: bool = False) -> Index:
+             progress: bool | None = None, readonly: bool = False, warm: bool = False) -> Index:
         """Open an existing index. The model it was built with is recorded and loaded only when text must be
         encoded (never by opening); pass `model` to reuse a loaded one (refused if its dim/markers differ).
         verify: check every array file's crc32 against the manifest (sizes and shapes are always checked).
-        readonly: never write anything, never take the writer lock (read-only media, shared folders)."""
+        readonly: never write anything, never take the writer lock (read-only media, shared folders).
+        warm: call `warm_up()` before returning (a server or a loop of queries: the first query is then as fast
+        as the others)."""
         return cls(Path(path), model=model, verify=verify, lock_timeout=lock_timeout, progress=progress,
-                   readonly=readonly)
+                   readonly=readonly, warm=warm)
+
+    def warm_up(self, *, model: bool = True) -> float:
+        """Pay now, once, what the first search would: the codec's tables, the segments' inverse norms, the
+        recorded model (loaded when `model` and the index has one) and one query through every stage (lazy
+        imports, kernel set-up). Returns the seconds it took. Searches afterwards run at their warm speed."""
+        started, snap = time.perf_counter(), self._current()
+        query.warm(snap.segments, snap.codec)
+        if model and (self._model is not None or snap.manifest.model is not None):
+            self.search("warm up", k=1)
+        else:
+            self.search_embeddings(np.eye(1, self.dim, dtype=np.float32), k=1)
+        return time.perf_counter() - started
 
     @staticmethod
     def exists(path: str | os.PathLike) -> bool:
@@ -218,6 +240,11 @@ class Index:
     def mode(self) -> str:
         """'exact' (vectors stored as float32, exhaustive search) or 'plaid' (compressed, PLAID search)."""
         return "plaid" if self._current().codec is not None else "exact"
+
+    @property
+    def rerank(self) -> str | None:
+        """The exact tier's precision ("int8", "fp16") or None (Index.create(rerank=); rerank.py)."""
+        return self._snap.manifest.settings.rerank
 
     @property
     def codec(self) -> Codec | None:
@@ -398,6 +425,7 @@ class Index:
             Q = Q[None]
         if not np.isfinite(Q).all():
             raise InputError("query vectors contain NaN or infinite values")
+        Q = query.trim_padding(Q)
         snap = self._current()
         allowed = query.allowed_masks(snap.segments, self._docs, filter)
         results = query.run(snap.segments, snap.codec, Q, k, allowed, mode, knobs)
@@ -408,7 +436,9 @@ class Index:
 
     def stats(self) -> dict[str, Any]:
         """Sizes and settings: documents, tokens, bytes on disk (all files), bytes per token, centroids, ...
-        `leftovers` lists what crashed writers left behind (counted in bytes_on_disk; compact removes it)."""
+        `rerank` (the exact tier), `bytes_per_token_hot` (what search keeps in memory: codes, residuals, IVF,
+        codec; float32 vectors while exact) and `bytes_per_token_rerank` (the exact tier, read per query only
+        for the final candidates) are per stored token, of the array files alone. `leftovers` lists what crashed writers left behind (counted in bytes_on_disk; compact removes it)."""
         snap = self._current()
         m = snap.manifest
         by_kind = folder.folder_bytes(self.path)
@@ -428,6 +458,7 @@ class Index:
             "exact_threshold": m.settings.exact_threshold,
             "bytes_on_disk": total, "bytes_per_token": round(total / tokens, 3) if tokens else None,  # per stored token
             "bytes_by_file": dict(sorted(by_kind.items())),
+            **folder.tier_bytes(m, tokens),
             "leftovers": {"files": [name for name, _ in left], "bytes": sum(b for _, b in left),
                           "orphan_rows": orphan_rows},
             "recluster_recommended": bool(reason), "recluster_reason": reason,

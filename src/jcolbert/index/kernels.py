@@ -11,26 +11,42 @@ decoded by table lookup). Its score against a query token q is
 Both GEMMs run on int8 operands with int32 accumulation (``torch._int_mm``: oneDNN's VNNI kernels, ~5-8x
 faster than float32 on one core). Centroids are stored int8 (one scale), so only the query is quantized (per token,
 scale max|q|/127: ~0.001 error in a score); residual values take a handful of distinct values per dimension
-and are stored in an int8 table with one scale per dimension, which is folded into the query. If
-``torch._int_mm`` is missing or refuses, the same int8 products are summed in float32 by numpy, which is
-bit-identical (|sums| < 2^24).
+and are stored in an int8 table with one scale per dimension, which is folded into the query. On CPUs without
+int8 dot-product units (no VNNI / AMX: plain AVX2), torch's int8 GEMM is 10-20x *slower* than float32
+(BENCHMARKS.md, "One-query latency"), so there, and wherever ``torch._int_mm`` is missing or refuses, the same
+int8 products are summed in float32 by numpy, which is bit-identical (|sums| < 2^24).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
-def int8_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """int8 [m, k] @ int8 [k, n] -> int32 [m, n] (b may be a transposed view)."""
-    try:
-        import torch
 
-        return torch._int_mm(torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(b)).numpy()
-    except (ImportError, AttributeError, RuntimeError, TypeError):
-        return (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int32)
+@functools.cache
+def native_int8() -> bool:
+    """Whether this CPU has int8 dot-product units (VNNI / AMX), where torch._int_mm beats float32."""
+    from jcolbert.model.precision import cpu_flags
+
+    return any(flag in cpu_flags() for flag in INT8_CPU_FLAGS)
+
+
+def int8_matmul(a: np.ndarray, b: np.ndarray, a_f32: np.ndarray | None = None) -> np.ndarray:
+    """int8 [m, k] @ int8 [k, n] -> int32 [m, n] (b may be a transposed view). a_f32: a float32 copy of `a`
+    (a cached operand) for the float32 path, which gives the same integers."""
+    if native_int8():
+        try:
+            import torch
+
+            return torch._int_mm(torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(b)).numpy()
+        except (ImportError, AttributeError, RuntimeError, TypeError):
+            pass
+    A = a_f32 if a_f32 is not None else a.astype(np.float32)
+    return (A @ b.astype(np.float32)).astype(np.int32)
 
 
 def quantize_int8(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +91,7 @@ def prepare(codec, Qs: np.ndarray) -> Prepared:
     q8, qs = quantize_int8(Q)
     C = codec.num_centroids
     cs = np.empty((C + 1, len(Q)), dtype=np.float32)
-    cs[:C] = int8_matmul(codec.centroids_i8, q8.T)
+    cs[:C] = int8_matmul(codec.centroids_i8, q8.T, None if native_int8() else codec.centroids_i8_f32)
     cs[:C] *= (qs[:, 0] * codec.centroid_scale)[None, :]
     cs[C] = PAD_SCORE
     qr8, qrs = quantize_int8(Q * codec.residual_scale[None, :])

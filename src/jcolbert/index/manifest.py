@@ -9,6 +9,10 @@ entry, never a path outside the folder, a huge allocation or a KeyError.
 Format 3 has `checksum` (sha256 of the canonical JSON of everything else, so any edit or flipped byte is
 detected) and `docstore` (the uid that keys the document store's row checks, docstore.py). Formats 1 and 2
 (without them) are still read, and the next change rewrites them as format 3.
+
+Format 4 is format 3 plus the exact tier (rerank.py): `settings.rerank` ("int8" or "fp16") and, in every
+compressed segment, the rerank files. It is written only by indexes created with `rerank=`, so every other
+index stays format 3 (readable by older versions); an older version refuses a format-4 folder by name.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from jcolbert.errors import IndexFormatError
 
 MANIFEST = "manifest.json"
 FORMAT_NAME = "jcolbert-index"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # the newest format read; written: 4 with an exact tier (settings.rerank), else 3
 MAX_COUNT = 1 << 48  # documents, tokens, numbers: far above any real index, far below float/int64 trouble
 MAX_DIM = 1 << 16
 
@@ -38,6 +42,16 @@ EXACT_FILES = ("doc_nums.npy", "doclens.npy", "vectors.npy")
 PLAID_FILES = ("doc_nums.npy", "doclens.npy", "codes.npy", "residuals.npy", "ivf_docs.npy", "ivf_offsets.npy")
 CODEC_FILES = ("centroids.npy", "centroid_scale.npy", "cutoffs.npy", "weights.npy")
 RESIDUALS = ("pq", "quantile")
+RERANK_KINDS = ("int8", "fp16")
+
+
+def rerank_files(kind: str | None) -> dict[str, str]:
+    """The files an exact tier adds to each compressed segment (rerank.py), with their dtypes."""
+    if kind is None:
+        return {}
+    if kind == "int8":
+        return {"rerank.npy": "|i1", "rerank_scale.npy": "<f4"}
+    return {"rerank.npy": "<f2"}
 
 
 def _fail(where: str, problem: str) -> IndexFormatError:
@@ -93,7 +107,7 @@ class FileEntry:
         if not isinstance(shape, list) or not 1 <= len(shape) <= 3:
             raise _fail(where, f"shape must be a list of 1 to 3 integers, got {shape!r}"[:200])
         dims = tuple(_int(s, f"{where}.shape") for s in shape)
-        dtype = _str(d["dtype"], f"{where}.dtype", ("<i8", "<i4", "<f4", "<u2", "<u4", "|u1", "|i1"))
+        dtype = _str(d["dtype"], f"{where}.dtype", ("<i8", "<i4", "<f4", "<u2", "<u4", "|u1", "|i1", "<f2"))
         size = _int(d["bytes"], f"{where}.bytes", 0, MAX_COUNT)
         need = int(np.prod(dims, dtype=object)) * np.dtype(dtype).itemsize
         if not need <= size <= need + 65536:  # the .npy header is at most a few hundred bytes
@@ -144,13 +158,15 @@ class SegmentEntry:
         return self.num_docs - (self.deleted.count if self.deleted else 0)
 
     @classmethod
-    def parse(cls, d: Any, where: str, dim: int, nbits: int, codec: CodecEntry | None) -> SegmentEntry:
+    def parse(cls, d: Any, where: str, dim: int, nbits: int, codec: CodecEntry | None,
+              rerank: str | None = None) -> SegmentEntry:
         d = _dict(d, where, ("dir", "kind", "num_docs", "num_tokens", "files"), ("deleted",))
         name = _str(d["dir"], f"{where}.dir", pattern=SEG_DIR)
         kind = _str(d["kind"], f"{where}.kind", ("exact", "plaid"))
         n = _int(d["num_docs"], f"{where}.num_docs", 1)
         t = _int(d["num_tokens"], f"{where}.num_tokens", n)  # every document has at least one token
-        names = EXACT_FILES if kind == "exact" else PLAID_FILES
+        extra = rerank_files(rerank) if kind == "plaid" else {}
+        names = EXACT_FILES if kind == "exact" else PLAID_FILES + tuple(extra)
         files = _dict(d["files"], f"{where}.files", names)
         files = {k: FileEntry.parse(v, f"{where}.files.{k}") for k, v in files.items()}
         files["doc_nums.npy"].expect(f"{where}.files.doc_nums.npy", (n,), ("<i8",))
@@ -170,6 +186,8 @@ class SegmentEntry:
             files["ivf_docs.npy"].expect(f"{where}.files.ivf_docs.npy", pairs, ("<u2",) if n <= 65536 else ("<u4",))
             if len(pairs) != 1 or pairs[0] > t:
                 raise _fail(f"{where}.files.ivf_docs.npy", f"shape {list(pairs)} for {t} tokens")
+            for file, dtype in extra.items():
+                files[file].expect(f"{where}.files.{file}", (t, dim) if file == "rerank.npy" else (t,), (dtype,))
         deleted = d.get("deleted")
         return cls(name, kind, n, t, files,
                    None if deleted is None else Tombstones.parse(deleted, f"{where}.deleted", n))
@@ -248,18 +266,24 @@ class Settings:
     kmeans_niters: int
     seed: int
     residual: str = "pq"
+    rerank: str | None = None  # the exact tier (rerank.py): "int8", "fp16" or None; format 4 only
 
     @classmethod
-    def parse(cls, d: Any, where: str = "settings") -> Settings:
-        d = _dict(d, where, ("exact_threshold", "chunk_size", "kmeans_niters", "seed"), ("residual",))
+    def parse(cls, d: Any, where: str = "settings", version: int = FORMAT_VERSION) -> Settings:
+        optional = ("residual", "rerank") if version >= 4 else ("residual",)
+        d = _dict(d, where, ("exact_threshold", "chunk_size", "kmeans_niters", "seed"), optional)
         return cls(_int(d["exact_threshold"], f"{where}.exact_threshold"),
                    _int(d["chunk_size"], f"{where}.chunk_size", 1, 1 << 24),
                    _int(d["kmeans_niters"], f"{where}.kmeans_niters", 1, 1000),
                    _int(d["seed"], f"{where}.seed", -(2**63), 2**63 - 1),
-                   _str(d.get("residual", "pq"), f"{where}.residual", RESIDUALS))
+                   _str(d.get("residual", "pq"), f"{where}.residual", RESIDUALS),
+                   _str(d["rerank"], f"{where}.rerank", RERANK_KINDS) if "rerank" in d else None)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.rerank is None:  # absent, not null: an index without an exact tier stays format 3
+            del out["rerank"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -293,8 +317,13 @@ class Manifest:
         """The codec and segment folders this manifest keeps alive."""
         return {s.dir for s in self.segments} | ({self.codec.dir} if self.codec else set())
 
+    @property
+    def written_version(self) -> int:
+        """The format this manifest is written as: 4 with an exact tier, else 3 (see the module docstring)."""
+        return 4 if self.settings.rerank else 3
+
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "generation": self.generation,
+        return {"format": FORMAT_NAME, "format_version": self.written_version, "generation": self.generation,
                 "dim": self.dim, "nbits": self.nbits, "model": self.model, "settings": self.settings.to_dict(),
                 "next_doc_num": self.next_doc_num, "next_auto_id": self.next_auto_id,
                 "codec": self.codec.to_dict() if self.codec else None,
@@ -335,9 +364,13 @@ class Manifest:
         if model is not None and model.get("dim") != dim:
             raise _fail("model.dim", f"{model.get('dim')!r} differs from the index's dim {dim}")
         codec = None if d["codec"] is None else CodecEntry.parse(d["codec"], "codec", dim, nbits)
+        settings = Settings.parse(d["settings"], version=version)
+        if version >= 4 and settings.rerank is None:
+            raise _fail("settings.rerank", "missing (format 4 is written only for an index with an exact tier)")
         if not isinstance(d["segments"], list):
             raise _fail("segments", "expected a list")
-        segments = tuple(SegmentEntry.parse(s, f"segments[{i}]", dim, nbits, codec) for i, s in enumerate(d["segments"]))
+        segments = tuple(SegmentEntry.parse(s, f"segments[{i}]", dim, nbits, codec, settings.rerank)
+                         for i, s in enumerate(d["segments"]))
         seen: set[str] = set()
         for i, s in enumerate(segments):
             if s.dir in seen:
@@ -349,7 +382,7 @@ class Manifest:
         docstore = None if version < 3 or d["docstore"] is None else DocStoreEntry.parse(d["docstore"])
         if version >= 3 and docstore is None:
             raise _fail("docstore", "missing (format 3 keys the document store's row checks with it)")
-        return cls(_int(d["generation"], "generation"), dim, nbits, model, Settings.parse(d["settings"]),
+        return cls(_int(d["generation"], "generation"), dim, nbits, model, settings,
                    next_num, _int(d["next_auto_id"], "next_auto_id"), codec, segments, docstore, version)
 
     @classmethod

@@ -7,8 +7,9 @@ PLAID answers a query in stages, each on fewer documents than the last:
 3. pruned approximate score: per candidate, sum over query tokens of the max of ``cs`` over the document's
    codes whose centroid scores >= ``centroid_score_threshold`` for some query token; only those few percent
    of the centroids are visited, through their IVF lists; keep ``ndocs``;
-4. unpruned approximate score (all codes) on those, keep ``ndocs // 4``;
-5. exact MaxSim on their decompressed vectors, top k.
+4. unpruned approximate score (all codes) on those, keep ``ndocs // 4`` (``ndocs // 2`` with an exact tier);
+5. exact MaxSim on their decompressed vectors, top k (with an exact tier, rerank.py: on their stored
+   rerank vectors, reading only their rows).
 
 How it stays fast in numpy (no per-document Python loop, no compiled extension):
 
@@ -16,8 +17,8 @@ How it stays fast in numpy (no per-document Python loop, no compiled extension):
   codes of the documents are laid out as a padded [token position, document] matrix, padding and pruned
   codes pointing at a sentinel row of -128; one ``np.take`` of 32-byte rows gives [position, doc, query
   token] and the per-document max runs over the leading axis, i.e. over long contiguous vectors;
-* the exact stage computes ``Q @ V.T`` ([query tokens, rows]) so the per-document max is a ``reduceat``
-  along contiguous memory; decompression is a table lookup (codec.py).
+* the exact stage scores the candidates' tokens back to back ([tokens, query tokens]) and takes the
+  per-document max with a ``reduceat``; decompression is a table lookup (codec.py).
 """
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ class Knobs:
     ndocs: int
 
     @classmethod
-    def for_k(cls, k: int) -> Knobs:
-        """The reference's defaults by k (spec §3.3)."""
+    def for_k(cls, k: int, exact_tier: bool = False) -> Knobs:
+        """The reference's defaults by k (spec §3.3). With an exact tier (rerank.py) the final ranking is
+        (near-)exact, so what is left of the gap to exact MaxSim is candidate generation: k <= 10 probes two
+        cells per query token, as k <= 100 does (recall@10 against exact MaxSim on 400 SciFact documents with
+        minilm: 0.97 with one cell, 0.997 with two; BENCHMARKS.md, "Exact tier")."""
         if k <= 10:
-            return cls(1, 0.5, 256)
+            return cls(2, 0.45, 256) if exact_tier else cls(1, 0.5, 256)
         if k <= 100:
             return cls(2, 0.45, 1024)
         return cls(4, 0.4, max(4 * k, 4096))
@@ -104,21 +108,25 @@ def score_docs(seg: Segment, docs: np.ndarray, codec: Codec | None, Qs: np.ndarr
                prep: kernels.Prepared | None) -> np.ndarray:
     """MaxSim of documents of one segment for g queries Qs [g, nq, dim] -> float32 [g, docs].
 
-    Exact segments: float32 vectors as stored. Compressed segments: q.(c + r) / ||c + r|| in int8 (kernels.py)."""
+    Exact segments: float32 vectors as stored. Compressed segments with an exact tier: its rerank vectors
+    (rerank.py). Other compressed segments: q.(c + r) / ||c + r|| in int8 (kernels.py)."""
     g, nq, dim = Qs.shape
     if len(docs) == 0:
         return np.zeros((g, 0), dtype=np.float32)
-    if seg.kind == "exact":
+    if seg.kind == "exact" or seg.rerank is not None:
         rows, starts = seg.token_rows(docs)
-        V = np.take(seg.vectors, rows, axis=0)
-        M = np.maximum.reduceat(Qs.reshape(-1, dim) @ V.T, starts, axis=1)  # [g*nq, docs]
+        Q = Qs.reshape(-1, dim)
+        S = Q @ np.take(seg.vectors, rows, axis=0).T if seg.rerank is None else seg.rerank.scores(Q, rows)
+        M = np.maximum.reduceat(S, starts, axis=1)  # [g*nq, docs]
         return M.reshape(g, nq, -1).sum(axis=1, dtype=np.float32)
-    rows, pad = padded_rows(seg, docs)
+    # the documents' tokens back to back (no padding to the longest: 1.3-1.6x faster than a padded layout
+    # for SciFact's lengths), one row of scores per token, the per-document max a reduceat over rows
+    rows, starts = seg.token_rows(docs)
     codes = np.take(seg.codes, rows).astype(np.intp)
-    R8 = codec.decode_residuals_int8(np.take(seg.residuals, rows.ravel(), axis=0))
-    inv = seg.inverse_norms(rows.ravel(), codes.ravel(), R8, codec)  # padding rows repeat row 0: harmless
-    codes[pad] = codec.num_centroids  # the -1e9 row: padding never wins a max
-    best = kernels.padded_scores(prep, codes, R8, inv).max(axis=0)  # [docs, g*nq]
+    R8 = codec.decode_residuals_int8(np.take(seg.residuals, rows, axis=0))
+    inv = seg.inverse_norms(rows, codes, R8, codec)
+    S = kernels.padded_scores(prep, codes[:, None], R8, inv)[:, 0]  # [tokens, g*nq]
+    best = np.maximum.reduceat(S, starts, axis=0)  # [docs, g*nq]
     return best.reshape(len(docs), g, nq).sum(axis=2, dtype=np.float32).T
 
 
@@ -251,7 +259,8 @@ def plaid(prep: kernels.Prepared, segments: list[Segment], codec: Codec, allowed
     clock("pruned")
     second = [(s, docs, _approx(seg, docs, table, nq)) for s, seg in enumerate(segments)
               if len(docs := first.of_segment(s))]
-    survivors = Result.merge(second, max(ndocs // 4, k))
+    tier = any(seg.rerank is not None for seg in segments)
+    survivors = Result.merge(second, max(ndocs // (2 if tier else 4), k))
     clock("unpruned")
     Q = prep.Q[None]
     final = [(s, docs, score_docs(seg, docs, codec, Q, prep)[0]) for s, seg in enumerate(segments)

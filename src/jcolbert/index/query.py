@@ -68,6 +68,30 @@ def check_knobs(knobs: dict[str, Any]) -> str:
     return mode
 
 
+def warm(segments: list[Segment], codec: Codec | None) -> None:
+    """Fill what the first search would otherwise pay for: the codec's int8 and lookup tables (codec.py),
+    each compressed segment's inverse norms (segment.py; not needed with an exact tier), torch's int8 GEMM
+    import and kernel set-up (one prepared dummy query)."""
+    if codec is None:
+        return
+    Q = np.zeros((1, 1, codec.dim), dtype=np.float32)
+    Q[0, 0, 0] = 1.0
+    kernels.prepare(codec, Q)
+    codec.decode_residuals_int8(np.zeros((1, codec.residual_bytes), dtype=np.uint8))
+    for seg in segments:
+        if seg.kind == "plaid" and seg.rerank is None and seg.num_tokens:
+            seg.inverse_norms(np.zeros(0, np.int64), np.zeros(0, np.intp), np.zeros((0, codec.dim), np.int8), codec)
+
+
+def trim_padding(Q: np.ndarray) -> np.ndarray:
+    """Q [n, query_tokens, dim] without the trailing token rows that are zero in every query (a query
+    encoder without [MASK] augmentation pads with them). A zero row adds exactly 0 to every MaxSim, but
+    PLAID would still probe a cell for it (the argmax of a zero column) and pay for it in every stage."""
+    nonzero = np.flatnonzero(np.abs(Q).max(axis=(0, 2)) > 0)
+    last = int(nonzero[-1]) + 1 if len(nonzero) else 1
+    return Q if last == Q.shape[1] else Q[:, :last]
+
+
 def run(segments: list[Segment], codec: Codec | None, Q: np.ndarray, k: int, allowed: list[np.ndarray] | None,
         mode: str, knobs: dict[str, Any]) -> list[plaid.Result]:
     """Top-k of each query of Q [n, query_tokens, dim]: exhaustive without a codec or in exact mode, else PLAID."""
@@ -99,7 +123,7 @@ def _plaid_one(segments: list[Segment], codec: Codec, Q: np.ndarray, prep: kerne
     k_eff = min(k, n_allowed)
     if k_eff == 0:
         return plaid.Result.merge([], k)
-    defaults = plaid.Knobs.for_k(k)
+    defaults = plaid.Knobs.for_k(k, exact_tier=any(s.rerank is not None for s in segments))
     kn = plaid.Knobs(int(knobs.get("ncells", defaults.ncells)),
                      float(knobs.get("centroid_score_threshold", defaults.centroid_score_threshold)),
                      int(knobs.get("ndocs", defaults.ndocs)))

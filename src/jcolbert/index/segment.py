@@ -16,6 +16,7 @@ Files of a segment folder (all .npy, memory-mapped for search, listed with size 
     ivf_docs.npy   uint16|uint32 [pairs]  document positions in this segment, grouped by centroid (plaid)
     ivf_offsets.npy int64 [centroids + 1] where each centroid's group starts in ivf_docs          (plaid)
     del-<gen>.npy  int32 [deleted]        positions of deleted documents (tombstones, a new file per change)
+    rerank.npy, rerank_scale.npy          the exact tier's copy of the vectors (plaid, with rerank=; rerank.py)
 
 The writer streams chunk by chunk (codes/residuals appended to disk, IVF pairs counted then placed with a
 counting sort), so building a segment holds one chunk in memory, not the collection.
@@ -36,6 +37,8 @@ from jcolbert.index import kernels, storage
 from jcolbert.index.codec import Codec, code_dtype
 from jcolbert.index.kmeans import Assigner
 from jcolbert.index.manifest import FileEntry, SegmentEntry, Tombstones
+from jcolbert.index.rerank import VALUES as RERANK_VALUES
+from jcolbert.index.rerank import Rerank, RerankWriter
 
 COMPRESS_BLOCK = 1 << 16  # tokens compressed per step (bounds the build's working memory)
 EAGER_NORM_TOKENS = 1 << 23  # segments up to this size compute all inverse norms at first search (32 MB)
@@ -59,6 +62,7 @@ class Segment:
     residuals: np.ndarray | None = None
     ivf_docs: np.ndarray | None = None
     ivf_offsets: np.ndarray | None = None
+    rerank: Rerank | None = None  # the exact tier (rerank.py), plaid segments of a rerank index only
     _inv_norms: np.ndarray | None = field(default=None, repr=False)  # float32 [tokens], NaN = not yet known
 
     @property
@@ -127,9 +131,13 @@ class Segment:
         live = np.ones(len(doclens), dtype=bool)
         if dead is not None:
             live[dead] = False
+        rerank = None
+        if RERANK_VALUES in arr:
+            rerank = Rerank.from_arrays("int8" if arr[RERANK_VALUES].dtype == np.int8 else "fp16", arr,
+                                        f"{where}/{RERANK_VALUES}")
         return cls(entry=entry, doc_nums=arr["doc_nums.npy"], doclens=doclens, offsets=offsets, live=live,
                    vectors=arr.get("vectors.npy"), codes=arr.get("codes.npy"), residuals=arr.get("residuals.npy"),
-                   ivf_docs=arr.get("ivf_docs.npy"), ivf_offsets=arr.get("ivf_offsets.npy"))
+                   ivf_docs=arr.get("ivf_docs.npy"), ivf_offsets=arr.get("ivf_offsets.npy"), rerank=rerank)
 
     def positions_of(self, nums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask over `nums` of those stored here, their positions in this segment)."""
@@ -148,10 +156,13 @@ class Segment:
         return rows, starts
 
     def vectors_of(self, docs: np.ndarray, codec: Codec | None) -> tuple[np.ndarray, np.ndarray]:
-        """Float32 vectors of the given documents (decompressed for plaid) and each doc's start row."""
+        """Float32 vectors of the given documents and each doc's start row: as stored (exact), the exact
+        tier's (plaid with rerank vectors), else decompressed."""
         rows, starts = self.token_rows(docs)
         if self.kind == "exact":
             return np.take(self.vectors, rows, axis=0), starts
+        if self.rerank is not None:
+            return self.rerank.vectors(rows), starts
         return codec.decompress(np.take(self.codes, rows), np.take(self.residuals, rows, axis=0)), starts
 
 
@@ -178,6 +189,10 @@ def check_arrays(arr: dict[str, np.ndarray], dead: np.ndarray | None, entry: Seg
             if not np.isfinite(v[lo:lo + COMPRESS_BLOCK].sum(axis=1)).all():
                 raise bad("vectors.npy", "holds NaN or infinite values")
         return
+    if RERANK_VALUES in arr:
+        found = Rerank.from_arrays("int8" if arr[RERANK_VALUES].dtype == np.int8 else "fp16", arr).problem()
+        if found:
+            raise bad(*found)
     codes, ivf_docs, ivf_off = arr["codes.npy"], arr["ivf_docs.npy"], arr["ivf_offsets.npy"]
     if len(codes) and (int(codes.max()) >= num_centroids or int(codes.min()) < 0):
         raise bad("codes.npy", f"holds centroid ids outside [0, {num_centroids})")
@@ -202,7 +217,7 @@ class SegmentWriter:
     """Streams documents into a new segment folder; `finish()` returns its manifest entry."""
 
     def __init__(self, folder: Path, *, kind: str, dim: int, num_docs: int, codec: Codec | None = None,
-                 assigner: Assigner | None = None):
+                 assigner: Assigner | None = None, rerank: str | None = None):
         self.folder, self.kind, self.dim, self.codec = folder, kind, dim, codec
         self.expected_docs = num_docs
         self._doc_nums: list[np.ndarray] = []
@@ -220,6 +235,7 @@ class SegmentWriter:
             self._pair_codes = storage.NpyAppender(folder / "pairs_codes.tmp.npy", np.int64)
             self._pair_docs = storage.NpyAppender(folder / "pairs_docs.tmp.npy", np.int64)
             self._ivf_counts = np.zeros(codec.num_centroids, dtype=np.int64)
+            self._rerank = RerankWriter(folder, rerank, dim) if rerank else None
 
     def add(self, doc_nums: Sequence[int], vectors: Sequence[np.ndarray]) -> None:
         """Append one chunk of documents (their numbers and float32 [tokens_i, dim] vectors)."""
@@ -231,6 +247,8 @@ class SegmentWriter:
             self._count(doc_nums, lens)
             return
         started = time.perf_counter()
+        if self._rerank is not None:
+            self._rerank.add_vectors(flat)
         codes = np.empty(len(flat), dtype=code_dtype(self.codec.num_centroids))
         residuals = np.empty((len(flat), self.codec.residual_bytes), dtype=np.uint8)
         for i in range(0, len(flat), COMPRESS_BLOCK):  # bounded working memory, whatever the chunk
@@ -238,11 +256,20 @@ class SegmentWriter:
                 self.codec.compress(flat[i:i + COMPRESS_BLOCK], self._assigner)
         del flat
         self.timings["compress_s"] += time.perf_counter() - started
-        self.add_compressed(doc_nums, lens, codes, residuals)
+        self._add_compressed(doc_nums, lens, codes, residuals)
 
     def add_compressed(self, doc_nums: Sequence[int], lens: np.ndarray, codes: np.ndarray,
-                       residuals: np.ndarray) -> None:
-        """Append documents already compressed with this writer's codec (compaction copies them as is)."""
+                       residuals: np.ndarray, rerank: tuple[np.ndarray, ...] | None = None) -> None:
+        """Append documents already compressed with this writer's codec (compaction copies them as is), with
+        their stored rerank rows when this segment has an exact tier."""
+        if self._rerank is not None:
+            if rerank is None:
+                raise ValueError("a segment with an exact tier needs the rerank rows of copied documents")
+            self._rerank.add_rows(rerank)
+        self._add_compressed(doc_nums, lens, codes, residuals)
+
+    def _add_compressed(self, doc_nums: Sequence[int], lens: np.ndarray, codes: np.ndarray,
+                        residuals: np.ndarray) -> None:
         self._codes.append(codes)
         self._residuals.append(residuals)
         # unique (centroid, doc) pairs of this chunk, sorted by centroid then doc (docs never span chunks)
@@ -270,6 +297,8 @@ class SegmentWriter:
         else:
             files["codes.npy"] = self._codes.close()
             files["residuals.npy"] = self._residuals.close()
+            if self._rerank is not None:
+                files.update(self._rerank.close())
             started = time.perf_counter()
             files.update(self._write_ivf())
             self.timings["ivf_s"] += time.perf_counter() - started
@@ -310,6 +339,6 @@ class SegmentWriter:
         return {"ivf_docs.npy": ivf, "ivf_offsets.npy": storage.write_array(self.folder / "ivf_offsets.npy", offsets)}
 
     def abort(self) -> None:
-        for name in ("_vectors", "_codes", "_residuals", "_pair_codes", "_pair_docs"):
-            if hasattr(self, name):
+        for name in ("_vectors", "_codes", "_residuals", "_pair_codes", "_pair_docs", "_rerank"):
+            if getattr(self, name, None) is not None:
                 getattr(self, name).abort()

@@ -9,7 +9,8 @@ segments hold disjoint document numbers; and that the document store exists, bel
 holds at least the live documents. Rows are checked when read.
 
 What `verify` adds: every crc32 whatever the caller's habit; each segment's inverted file rebuilt from its
-codes and compared; SQLite's own integrity check; every row of the document store checked against its
+codes and compared; an exact tier's vectors compared with the decompressed codes of the same tokens (a rerank
+array of other documents, or rows out of order, passes every per-file check but not this one); SQLite's own integrity check; every row of the document store checked against its
 row checks, every live document present, metadata valid JSON; rows and files no manifest names (leftovers
 of killed writers). `repair=True` removes the leftovers (files, folders, orphan rows) and gives a store of
 an older format its row checks; damaged data cannot be repaired (restore from a copy or rebuild).
@@ -48,6 +49,9 @@ def verify(path: str | os.PathLike, *, repair: bool = False) -> dict[str, Any]:
             problem = _ivf_problem(seg, snap.codec.num_centroids)
             if problem:
                 report["problems"].append(f"{root / seg.entry.dir}/ivf_docs.npy: {problem}")
+            problem = _rerank_problem(seg, snap.codec) if seg.rerank is not None else None
+            if problem:
+                report["problems"].append(f"{root / seg.entry.dir}/rerank.npy: {problem}")
     orphans = _check_store(root, snap, report)
     for name, size in folder.leftovers(root, manifest):
         report["repairable"].append(f"leftover {name} ({size} bytes), written by an interrupted change")
@@ -69,6 +73,27 @@ def _ivf_problem(seg: Segment, num_centroids: int) -> str | None:
     if not np.array_equal(expected, actual):
         return (f"the inverted file lists {len(actual)} (centroid, document) pairs, the codes give {len(expected)} "
                 "other ones: the segment was altered")
+    return None
+
+
+RERANK_MIN_COSINE = 0.5  # a token's rerank vector vs its decompressed code: ~0.9 for real data at 1-2 bits
+RERANK_MAX_BAD = 0.01  # the share of tokens allowed below it
+
+
+def _rerank_problem(seg: Segment, codec: Any) -> str | None:
+    """The exact tier must hold the same tokens as the codes: cosine of each rerank vector with its
+    decompressed code, block by block; more than 1% of tokens below 0.5 means the arrays disagree."""
+    bad = 0
+    for lo in range(0, seg.num_tokens, 1 << 16):
+        rows = np.arange(lo, min(lo + (1 << 16), seg.num_tokens))
+        A = seg.rerank.vectors(rows)
+        B = codec.decompress(np.take(seg.codes, rows), np.take(seg.residuals, rows, axis=0))
+        norms = np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1)
+        cos = np.einsum("ij,ij->i", A, B) / np.maximum(norms, 1e-12)
+        bad += int((cos < RERANK_MIN_COSINE).sum())
+    if bad > RERANK_MAX_BAD * seg.num_tokens:
+        return (f"{bad} of {seg.num_tokens} tokens' rerank vectors disagree with their compressed codes (cosine "
+                f"< {RERANK_MIN_COSINE}): the exact tier holds other vectors; rebuild the index")
     return None
 
 

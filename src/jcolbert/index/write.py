@@ -54,7 +54,7 @@ class Txn:
     def write(self, parts: list[build.Part], codec: Codec | None, desc: str) -> SegmentEntry:
         return build.write_segment(self.root, self.folder("seg"), parts, kind="exact" if codec is None else "plaid",
                                    dim=self.m.dim, codec=codec, progress=self.progress, desc=desc,
-                                   timings=self.timings)
+                                   timings=self.timings, rerank=self.m.settings.rerank)
 
     def save_codec(self, codec: Codec) -> CodecEntry:
         return codec.write(self.folder("codec"))

@@ -160,12 +160,23 @@ class ColBERTModel:
         """[n, query_maxlen, dim] float32 CPU. Every row is a unit vector when query_augmentation is on
         (the default: [MASK] rows included); without augmentation, rows past a query's [SEP] are zero."""
         texts = check_texts(texts, "queries")
-        out = torch.empty((len(texts), self.config.query_maxlen, self.config.dim), dtype=torch.float32)
+        out = torch.zeros((len(texts), self.config.query_maxlen, self.config.dim), dtype=torch.float32)
         pieces = self.tokenizer.wordpieces(texts)
         for start in self._progress(range(0, len(texts), batch_size), show_progress, "queries"):
-            batch = self.tokenizer.queries_from_pieces(pieces[start : start + batch_size])
-            out[start : start + batch_size] = self.embed(batch)
+            batch = self._trim(self.tokenizer.queries_from_pieces(pieces[start : start + batch_size]))
+            out[start : start + batch_size, : batch.input_ids.shape[1]] = self.embed(batch)
         return out
+
+    def _trim(self, batch: TokenBatch) -> TokenBatch:
+        """Without [MASK] augmentation the positions after each query's [SEP] are [PAD]s that attend to
+        nothing and come out as zero rows: drop the columns no query of the batch uses, so a short query does
+        not pay the encoder for query_maxlen positions (its output rows there stay zero)."""
+        if self.config.query_augmentation:
+            return batch
+        width = max(int(batch.attention_mask.sum(1).max()), 1)
+        if width == batch.input_ids.shape[1]:
+            return batch
+        return TokenBatch(batch.input_ids[:, :width], batch.attention_mask[:, :width], batch.keep_mask[:, :width])
 
     # -- documents ---------------------------------------------------------------------------------------
     def encode_documents(

@@ -119,7 +119,7 @@ class Registry:
 
         recorded = _recorded_model(path)
         model = self._model_for(recorded) if recorded is not None else None
-        reader = Index.open(path, model=model.model if model else None, readonly=True)
+        reader = Index.open(path, model=model.model if model else None, readonly=True, warm=True)
         lock_timeout = self.config.lock_timeout_s
 
         def open_writer() -> Any:

@@ -39,6 +39,8 @@ async def create_index(body: CreateIndexRequest, server=Depends(deps.write_acces
     options: dict[str, Any] = {"nbits": body.nbits, "residual": body.residual}
     if body.exact_threshold is not None:
         options["exact_threshold"] = body.exact_threshold
+    if body.rerank is not None:
+        options["rerank"] = body.rerank
     if not server.ready.is_set():
         raise ServiceError(503, "not_ready", "the server is still opening its indexes; see /readyz")
     served = await server.deadline(server.run(server.registry.create, body.name, options))

@@ -182,6 +182,8 @@ class CreateIndexRequest(_Strict):
     nbits: Literal[1, 2, 4] = 2
     residual: Literal["pq", "quantile"] = "pq"
     exact_threshold: int | None = Field(None, ge=0, description="tokens stored exactly before compression starts")
+    rerank: Literal["int8", "fp16"] | None = Field(None, description="exact tier: a copy of every token vector "
+                                                   "ranking the final candidates (Index.create(rerank=))")
 
 
 # ----------------------------------------------------------------------------------------------- rerank / encode
