@@ -63,7 +63,7 @@ def child_jcolbert(a: argparse.Namespace) -> dict:
 
     import jcolbert
 
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads[0])
     texts = queries(a.dataset, a.max_queries)
     idx = jcolbert.Index.open(a.index, readonly=True)
     for q in texts[:5]:
@@ -87,7 +87,7 @@ def child_jcolbert(a: argparse.Namespace) -> dict:
         "engine": "jcolbert",
         "precision": model.config.dtype,
         "k": a.k,
-        "threads": a.threads,
+        "threads": a.threads[0],
         "end_to_end": summary(total),
         "query_encoding": summary(encode),
         "search_only": summary(search),
@@ -101,7 +101,7 @@ def child_colbertai(a: argparse.Namespace) -> dict:
     from colbert import Searcher
     from colbert.infra import ColBERTConfig, Run, RunConfig
 
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(a.threads[0])
     texts = queries(a.dataset, a.max_queries)
     sys.path.insert(0, str(ANCHORS))
     from anchor_common import load_beir
@@ -130,7 +130,7 @@ def child_colbertai(a: argparse.Namespace) -> dict:
     return {
         "engine": "colbert-ai",
         "k": a.k,
-        "threads": a.threads,
+        "threads": a.threads[0],
         "end_to_end": summary(total),
         "query_encoding": summary(encode),
         "search_only": summary(search),
