@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,8 @@ class RayBackend:
         out = {i: self._get(i, ref) for i, ref in refs.items()}
         failed = [i for i, r in out.items() if isinstance(r, ShardUnavailableError)]
         if failed and retry and op in shard_ops.READS:
+            for i in failed:
+                self._await_restart(i)
             again = {i: self.actors[i].call.remote(op, *calls[i]) for i in failed}
             for i, ref in again.items():
                 result = self._get(i, ref)
@@ -109,6 +112,19 @@ class RayBackend:
                     f"{out[i]}; it was changing ({op}): its own manifest says whether the change committed "
                     "(reopen the sharded index to see)", self.names[i])
         return out
+
+    def _await_restart(self, i: int) -> None:
+        """Wait (up to timeout_s) while Ray restarts shard i's actor; return at once when it is gone for good."""
+        exc_mod = self.ray.exceptions
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            try:
+                self.pids[i] = self.ray.get(self.actors[i].ready.remote(), timeout=max(0.1, deadline - time.monotonic()))
+                return
+            except exc_mod.ActorUnavailableError:  # restarting: ask again shortly
+                time.sleep(0.2)
+            except (exc_mod.RayActorError, exc_mod.GetTimeoutError, exc_mod.RayTaskError):
+                return
 
     def close(self) -> None:
         for actor in getattr(self, "actors", []):
