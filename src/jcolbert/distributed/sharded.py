@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ class ShardedIndex:
         self.last_add: dict[str, int] = {}
         self.last_search: dict[str, Any] = {}
         self._m = mf.read(self.path)
+        self._stamp = _stamp(self.path)
         pending = check_shards(self.path, self._m)
         self._model = None
         if model is not None:
@@ -144,6 +146,12 @@ class ShardedIndex:
 
     # ------------------------------------------------------------------------------------------- properties
 
+    def refresh(self) -> None:
+        """Pick up shards.json as another process committed it (the codec, counts); searches need no refresh."""
+        stamp = _stamp(self.path)
+        if stamp != self._stamp:
+            self._m, self._stamp, self._codec = mf.read(self.path), stamp, None
+
     @property
     def num_shards(self) -> int:
         return len(self._m.shards)
@@ -212,10 +220,15 @@ class ShardedIndex:
 
     # ------------------------------------------------------------------------------------------- writing
 
-    def _writer(self) -> storage.WriterLock:
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """The sharded writer lock, starting from the latest shards.json."""
         if self._readonly:
             raise IndexReadOnlyError(f"sharded index {self.path} was opened readonly=True; open it again to change it")
-        return storage.WriterLock(self.path, self._lock_timeout)
+        with storage.WriterLock(self.path, self._lock_timeout):
+            self.refresh()
+            yield
+            self._stamp = _stamp(self.path)
 
     def add(self, documents: Iterable[str | dict[str, Any]], *, batch_size: int = 32, max_length: int | None = None,
             long_documents: str = "truncate", progress: Any = None, commit_every: int | None = None) -> list[str]:
@@ -416,6 +429,7 @@ class ShardedIndex:
 
     def stats(self) -> dict[str, Any]:
         """Totals over the shards, the shared codec, and one line per shard."""
+        self.refresh()
         per = self._each("stats", self._all(()), retry=True)
         shards = [per[i] for i in range(self.num_shards)]
         tokens = sum(s["tokens"] for s in shards)
@@ -520,6 +534,11 @@ def _tree_bytes(root: Path, m: mf.ShardsManifest) -> int:
             continue
         total += p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.iterdir() if f.is_file())
     return total
+
+
+def _stamp(root: Path) -> tuple[int, int, int]:
+    st = os.lstat(root / mf.SHARDS_MANIFEST)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _window(commit_every: int | None) -> int:
