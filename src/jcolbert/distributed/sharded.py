@@ -97,6 +97,8 @@ class ShardedIndex:
         root = Path(path)
         if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= mf.MAX_SHARDS:
             raise InputError(f"shards must be an integer from 1 to {mf.MAX_SHARDS}, got {shards!r}")
+        if backend not in ("local", "ray"):
+            raise InputError(f"backend must be 'local' or 'ray', got {backend!r}")
         if not isinstance(exact_threshold, int) or isinstance(exact_threshold, bool) or exact_threshold < 0:
             raise InputError(f"exact_threshold must be a non-negative integer, got {exact_threshold!r}")
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
