@@ -216,3 +216,24 @@ def test_bad_arguments(tmp_path) -> None:
         sh.search_embeddings(np.zeros((4, DIM + 1), np.float32))
     with pytest.raises(InputError, match="precomputed vectors"):
         sh.search("text")
+
+
+@pytest.mark.slow
+def test_plaid_over_four_shards_recalls_the_unsharded_top10(tmp_path, data_dir, minilm_available) -> None:
+    lines = (data_dir / "scifact" / "corpus.jsonl").read_text().splitlines()[:400]
+    docs = [json.loads(x) for x in lines]
+    queries = [json.loads(x)["text"] for x in (data_dir / "scifact" / "queries.jsonl").read_text().splitlines()[:40]]
+    model = jcolbert.load_model("minilm")
+    vectors = [v.numpy() for v in model.encode_documents([d["title"] + " " + d["text"] for d in docs], batch_size=32)]
+    Q = model.encode_queries(queries).numpy()
+    codec = Codec.train(np.concatenate(vectors[::2]), nbits=2, total_tokens=int(sum(len(v) for v in vectors)))
+    ids = [str(d["_id"]) for d in docs]
+    one = Index.create(tmp_path / "one", dim=model.config.dim, codec=codec)
+    one.add_embeddings(ids, vectors)
+    jcolbert.ShardedIndex.create(tmp_path / "sh", dim=model.config.dim, shards=4, codec=codec).add_embeddings(ids, vectors)
+    with jcolbert.ShardedIndex.open(tmp_path / "sh") as sh:  # the Ray backend's answers: test_sharded_ray.py
+        got, want = sh.search_embeddings(Q, k=10), one.search_embeddings(Q, k=10)
+        exact_sh, exact_one = sh.search_embeddings(Q[:10], k=10, mode="exact"), one.search_embeddings(Q[:10], k=10, mode="exact")
+    recall = np.mean([len({h.id for h in g} & {h.id for h in w}) / 10 for g, w in zip(got, want, strict=True)])
+    assert recall >= 0.99, recall
+    assert [[h.id for h in x] for x in exact_sh] == [[h.id for h in x] for x in exact_one]

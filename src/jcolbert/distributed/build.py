@@ -123,7 +123,7 @@ def build(out: str | os.PathLike, inputs: Any, *, model: str, shards: int, optio
                                      batch_size=batch_size, long_documents=long_documents, threads=threads,
                                      num_gpus=num_gpus)
         ds = ds.map_batches(write_blocks, fn_kwargs={"work": str(work), "shards": shards}, batch_size=None,
-                            batch_format="numpy", num_cpus=0.5)
+                            batch_format="numpy", num_cpus=0)  # I/O: never waits behind the encoders
         blocks = ds.take_all()
         timings["encode_s"] = time.perf_counter() - started
         documents = int(sum(b["docs"] for b in blocks))
