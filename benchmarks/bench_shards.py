@@ -1,9 +1,10 @@
 """Sharded search on SciFact: 1, 2, 4, 8 shards against one index, local (threads) and Ray (actors) backends.
 
-    .venv/bin/python benchmarks/bench_shards.py [--docs 2000] [--queries 300] [--shards 1 2 4 8]
+    .venv/bin/python benchmarks/bench_shards.py [--docs 2000] [--queries 300] [--doc-maxlen 180] [--shards 1 2 4 8]
                                                 [--backends local ray] [--out /tmp/jc-bench/shards.json]
 
-The documents (the first --docs of SciFact's corpus, title + text) and queries are encoded once with the
+The documents (the first --docs of SciFact's corpus, title + text, cut at --doc-maxlen tokens) and queries
+are encoded once with the
 offline `minilm` model and cached under /tmp/jc-bench/ (the encoding is not what is measured here). One
 codec is trained on a sample of the whole collection; the unsharded index and every sharded index adopt
 it, so scores are comparable. For each layout and backend, each query is searched alone (k=10, PLAID
@@ -30,9 +31,9 @@ SHARED = Path(os.environ.get("JCOLBERT_SHARED", REPO.parent / "shared"))
 CACHE = Path("/tmp/jc-bench")
 
 
-def encoded(docs: int, queries: int) -> tuple[list[str], list[np.ndarray], np.ndarray, float]:
+def encoded(docs: int, queries: int, doc_maxlen: int = 180) -> tuple[list[str], list[np.ndarray], np.ndarray, float]:
     """SciFact vectors (cached): ids, document vectors, query vectors, documents encoded per second."""
-    cache = CACHE / f"scifact-minilm-{docs}-{queries}.npz"
+    cache = CACHE / f"scifact-minilm-{docs}-{queries}-{doc_maxlen}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         bounds = np.concatenate([[0], np.cumsum(z["lens"])])
@@ -44,7 +45,8 @@ def encoded(docs: int, queries: int) -> tuple[list[str], list[np.ndarray], np.nd
     qs = [json.loads(x)["text"] for x in (SHARED / "data/scifact/queries.jsonl").read_text().splitlines()[:queries]]
     model = jcolbert.load_model("minilm")
     started = time.perf_counter()
-    vecs = [v.numpy() for v in model.encode_documents([r["title"] + " " + r["text"] for r in rows], batch_size=32)]
+    vecs = [v.numpy() for v in model.encode_documents([r["title"] + " " + r["text"] for r in rows], batch_size=32,
+                                                  max_length=doc_maxlen)]
     rate = len(rows) / (time.perf_counter() - started)
     Q = model.encode_queries(qs).numpy()
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -74,6 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=2000)
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--doc-maxlen", type=int, default=180, help="tokens kept per document (ColBERTv2's 180)")
     ap.add_argument("--shards", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--backends", nargs="+", default=["local", "ray"])
     ap.add_argument("--out", type=Path, default=CACHE / "shards.json")
@@ -82,7 +85,7 @@ def main() -> None:
     import jcolbert
     from jcolbert.index import Codec, Index
 
-    ids, vecs, Q, rate = encoded(args.docs, args.queries)
+    ids, vecs, Q, rate = encoded(args.docs, args.queries, args.doc_maxlen)
     tokens = int(sum(len(v) for v in vecs))
     print(f"{len(ids)} documents, {tokens} tokens, {len(Q)} queries (encoded at {rate:.1f} docs/s); "
           f"load: {os.getloadavg()}")
