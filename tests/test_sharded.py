@@ -238,3 +238,23 @@ def test_plaid_over_four_shards_recalls_the_unsharded_top10(tmp_path, data_dir, 
     recall = np.mean([len({h.id for h in g} & {h.id for h in w}) / 10 for g, w in zip(got, want, strict=True)])
     assert recall >= 0.99, recall
     assert [[h.id for h in x] for x in exact_sh] == [[h.id for h in x] for x in exact_one]
+
+
+def test_serve_a_sharded_folder(tmp_path, minilm_available) -> None:
+    from serve_support import DOCS, make_client
+
+    home = tmp_path / "home"
+    with jcolbert.ShardedIndex.create(home / "big", model="minilm", shards=3) as sh:
+        sh.add(DOCS)
+        expected = sh.search("which animals hunt at night?", k=3)
+    with make_client([home], model="minilm") as client:
+        assert client.get("/v1/indexes").json()["indexes"] == ["big"]
+        r = client.post("/v1/indexes/big/search", json={"query": "which animals hunt at night?", "k": 3})
+        assert r.status_code == 200, r.text
+        assert [h["id"] for h in r.json()["hits"]] == [h.id for h in expected] and expected[0].id == "cats"
+        info = client.get("/v1/indexes/big").json()
+        assert info["sharded"] is True and info["shards"] == 3 and info["documents"] == len(DOCS)
+        r = client.post("/v1/indexes/big/documents", json={"documents": [{"id": "owl", "text": "Owls hunt mice at night."}]})
+        assert r.status_code == 200, r.text
+    with jcolbert.ShardedIndex.open(home / "big") as sh:
+        assert "owl" in sh and len(sh) == len(DOCS) + 1
