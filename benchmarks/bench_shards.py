@@ -36,8 +36,9 @@ def encoded(docs: int, queries: int, doc_maxlen: int = 180) -> tuple[list[str], 
     cache = CACHE / f"scifact-minilm-{docs}-{queries}-{doc_maxlen}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
-        bounds = np.concatenate([[0], np.cumsum(z["lens"])])
-        vecs = [z["flat"][bounds[i]:bounds[i + 1]] for i in range(len(z["lens"]))]
+        flat, lens = z["flat"], z["lens"]  # each z[...] reads the array again: once
+        bounds = np.concatenate([[0], np.cumsum(lens)])
+        vecs = [flat[bounds[i]:bounds[i + 1]] for i in range(len(lens))]
         return [str(x) for x in z["ids"]], vecs, z["Q"], float(z["docs_per_s"])
     import jcolbert
 

@@ -258,3 +258,34 @@ def test_serve_a_sharded_folder(tmp_path, minilm_available) -> None:
         assert r.status_code == 200, r.text
     with jcolbert.ShardedIndex.open(home / "big") as sh:
         assert "owl" in sh and len(sh) == len(DOCS) + 1
+
+
+def test_cli_index_search_info_delete_on_a_sharded_folder(tmp_path, minilm_available) -> None:
+    from typer.testing import CliRunner
+
+    from jcolbert.cli.main import app
+    from serve_support import DOCS
+
+    def jc(*args):
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, f"{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    corpus = tmp_path / "docs.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in DOCS[:6]) + "\n")
+    more = tmp_path / "more.jsonl"
+    more.write_text("\n".join(json.dumps(d) for d in DOCS) + "\n")
+    out = tmp_path / "big"
+    summary = json.loads(jc("index", out, corpus, "--shards", "3", "--model", "minilm", "--json"))
+    assert summary["created"] and summary["added"] == 6 and summary["stats"]["shards"] == 3
+    summary = json.loads(jc("index", out, more, "--json"))  # resumable: the 6 already in are skipped
+    assert summary["added"] == len(DOCS) - 6 and summary["skipped_existing"] == 6
+    bad = CliRunner().invoke(app, ["index", str(out), str(more), "--shards", "2"])
+    assert bad.exit_code != 0 and "3 shard(s), not 2" in (bad.stdout + bad.stderr)
+    hits = json.loads(jc("search", out, "which animals hunt at night?", "--json", "-k", "2"))["hits"]
+    assert hits[0]["id"] == "cats"
+    info = json.loads(jc("info", out, "--json"))
+    assert info["sharded"] and info["documents"] == len(DOCS) and len(info["per_shard"]) == 3
+    assert "shard-0002" in jc("info", out)
+    jc("delete", out, "cats")
+    assert json.loads(jc("compact", out, "--json"))["after"]["documents"] == len(DOCS) - 1

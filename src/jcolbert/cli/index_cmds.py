@@ -315,7 +315,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, list) and value and isinstance(value[0], dict):  # a sharded index's per_shard lines
-        return "\n".join(_fmt(v) for v in value)
+        return "\n".join(f"{v.get('shard')}: {_fmt(v.get('documents'))} docs, {_fmt(v.get('tokens'))} tokens"
+                         for v in value)
     return str(value)
 
 
