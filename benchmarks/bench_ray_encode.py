@@ -53,7 +53,7 @@ def main() -> None:
                                 "encode_only_tokens_per_s": tokens / (t2 - t1)}
     print(f"plain: {t2 - t0:.1f} s end to end ({tokens / (t2 - t0):.0f} tokens/s), encode only {t2 - t1:.1f} s")
     started = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     results["ray_init_s"] = time.perf_counter() - started
     for name, workers, threads in (("ray-1", 1, 2), ("ray-2", 2, 1)):
         t = time.perf_counter()

@@ -107,7 +107,7 @@ def main() -> None:
                 import ray
 
                 if not ray.is_initialized():
-                    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+                    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
             with jcolbert.ShardedIndex.open(root, backend=backend) as sh:
                 hits, lat, merge = timed_searches(sh, Q)
             recall = statistics.mean(len(set(h) & set(b)) / max(1, len(b)) for h, b in zip(hits, base_hits, strict=True))

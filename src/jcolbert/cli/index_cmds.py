@@ -57,8 +57,8 @@ def open_index(path: Path, wait: float = 0.0, ray: str | None = None) -> Any:
 
 
 def ray_address(value: str) -> str | None:
-    """--ray ADDRESS: 'local' starts Ray in this process; 'auto' or HOST:PORT / ray://... joins a cluster."""
-    return None if value == "local" else value
+    """--ray ADDRESS: 'local' starts a Ray instance for this command; 'auto', HOST:PORT or ray://... joins a cluster."""
+    return value
 
 
 def index(
