@@ -286,6 +286,6 @@ def test_cli_index_search_info_delete_on_a_sharded_folder(tmp_path, minilm_avail
     assert hits[0]["id"] == "cats"
     info = json.loads(jc("info", out, "--json"))
     assert info["sharded"] and info["documents"] == len(DOCS) and len(info["per_shard"]) == 3
-    assert "shard-0002" in jc("info", out)
+    assert "per_shard" in jc("info", out)
     jc("delete", out, "cats")
     assert json.loads(jc("compact", out, "--json"))["after"]["documents"] == len(DOCS) - 1

@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "ray"), "start", "--block", "--disable-usage-stats", "--include-dashboard=false",
+    return subprocess.Popen([str(BIN / "ray"), "start", "--block", "--disable-usage-stats",
                              "--node-ip-address=127.0.0.1", "--num-cpus=1", *args],
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -54,10 +54,10 @@ def cluster(tmp_path_factory):
     logs = tmp_path_factory.mktemp("ray-logs")
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    head = _start(["--head", f"--port={port}"], logs / "head.log")
+    head = _start(["--head", f"--port={port}", "--include-dashboard=false"], logs / "head.log")
     nodes = [head]
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         worker = None
         while time.monotonic() < deadline:
             if head.poll() is not None:
@@ -77,7 +77,7 @@ def cluster(tmp_path_factory):
                 break
             time.sleep(2)
         else:
-            pytest.fail("the two-node Ray cluster did not come up in 120 s")
+            pytest.fail("the two-node Ray cluster did not come up in 240 s: " + (logs / "worker.log").read_text()[-2000:])
         yield address
     finally:
         for proc in reversed(nodes):
