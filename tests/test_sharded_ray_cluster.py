@@ -51,6 +51,9 @@ def _stop(proc: subprocess.Popen) -> None:
 def cluster(tmp_path_factory):
     if ray.is_initialized():
         ray.shutdown()
+    # loopback only: no token authentication, for the nodes, the CLI and this driver alike
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     logs = tmp_path_factory.mktemp("ray-logs")
     port = _free_port()
     address = f"127.0.0.1:{port}"
@@ -82,6 +85,10 @@ def cluster(tmp_path_factory):
     finally:
         for proc in reversed(nodes):
             _stop(proc)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
 
 
 def test_build_search_and_info_on_a_two_node_cluster(cluster, tmp_path, data_dir, minilm_available) -> None:
