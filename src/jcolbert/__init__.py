@@ -51,6 +51,7 @@ _LAZY = {
     "Index": "jcolbert.index",
     "Hit": "jcolbert.index",
     "RemoteIndex": "jcolbert.serve.client",
+    "ShardedIndex": "jcolbert.distributed.sharded",
 }
 
 __all__ = [  # in the order a reader meets them
@@ -63,11 +64,13 @@ __all__ = [  # in the order a reader meets them
     "Index",
     "Hit",
     "RemoteIndex",
+    "ShardedIndex",
     *_errors.__all__,
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from jcolbert.distributed.sharded import ShardedIndex
     from jcolbert.errors import *  # noqa: F403  (the exception classes, set above at run time)
     from jcolbert.index import Hit, Index
     from jcolbert.model import ColBERTModel, ModelConfig, load_model

@@ -102,6 +102,18 @@ class IndexNotFoundError(IndexFormatError, FileNotFoundError):
 class UnsupportedError(JColbertError, NotImplementedError):
     """A colbert-ai feature jcolbert.compat does not provide (training, ``full_length_search``, ...)."""
 
+class ShardUnavailableError(JColbertError):
+    """A shard of a sharded index (jcolbert.distributed) that did not answer, even after one retry.
+    `shard` is its folder name (e.g. ``shard-0002``)."""
+
+    def __init__(self, message: str, shard: str):
+        super().__init__(message)
+        self.shard = shard
+
+    def __reduce__(self):  # Ray and multiprocessing pickle errors: keep the shard through the round trip
+        return (type(self), (str(self), self.shard))
+
+
 def require_extra(module: str, extra: str, purpose: str):
     """Import and return ``module``, or raise `MissingExtraError` naming the extra that installs it."""
     from importlib import import_module

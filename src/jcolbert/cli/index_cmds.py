@@ -37,20 +37,28 @@ WaitOption = Annotated[
 
 def index_exists(path: Path) -> bool:
     """Whether ``path`` holds a jcolbert index (its manifest), as opposed to nothing or an empty folder."""
-    from jcolbert.index import Index
+    from jcolbert.distributed import exists
 
-    return Index.exists(path)
+    return exists(path)
 
 
-def open_index(path: Path, wait: float = 0.0) -> Any:
-    """Open an existing index for the CLI: our own progress bars replace the engine's."""
-    from jcolbert import Index
+def open_index(path: Path, wait: float = 0.0, ray: str | None = None) -> Any:
+    """Open an existing index (or sharded index) for the CLI: our own progress bars replace the engine's.
+    ray: a sharded index's shards are held by Ray actors (ADDRESS, or 'local' to start Ray here)."""
+    from jcolbert.distributed import open_index as open_any
 
     if not index_exists(path):
         from jcolbert.index.manifest import MANIFEST
 
         raise UsageError(f"{path} is not a jcolbert index (no {MANIFEST} there)")
-    return Index.open(path, progress=False, lock_timeout=wait)
+    if ray is not None:
+        return open_any(path, progress=False, lock_timeout=wait, backend="ray", address=ray_address(ray))
+    return open_any(path, progress=False, lock_timeout=wait)
+
+
+def ray_address(value: str) -> str | None:
+    """--ray ADDRESS: 'local' starts a Ray instance for this command; 'auto', HOST:PORT or ray://... joins a cluster."""
+    return value
 
 
 def index(
@@ -108,6 +116,16 @@ def index(
     batch_size: Annotated[
         int, typer.Option(help="Documents per commit (what a Ctrl-C can lose).", min=1)
     ] = 1000,
+    shards: Annotated[
+        int | None,
+        typer.Option("--shards", min=1, help="Make a new index of N shards (one codec; each id in one shard)."),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", metavar="ADDRESS", help="Build with Ray: encode on a pool of Ray workers, write the "
+                     "shards in parallel Ray tasks. ADDRESS: 'local' (start Ray here), 'auto', HOST:PORT."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Encoder workers (Ray actors, one model each) with --ray.", min=1)] = 2,
     wait: WaitOption = 0.0,
     json_out: JsonOption = False,
     quiet: QuietOption = False,
@@ -119,6 +137,8 @@ def index(
         raise UsageError(f"--nbits {nbits}: choose 1, 2 or 4")
     if rerank not in (None, "int8", "fp16"):
         raise UsageError(f"--rerank {rerank}: choose int8 or fp16")
+    if rerank is not None and (shards is not None or ray is not None):
+        raise UsageError("--rerank does not combine with --shards / --ray yet: the shards keep no exact tier")
     if long_documents not in ("truncate", "split"):
         raise UsageError(f"--long-documents {long_documents}: choose truncate or split")
     options = ReadOptions(
@@ -132,8 +152,15 @@ def index(
     scan = scan_documents(inputs, options)
     if scan.report.skipped_summary():
         out.note(scan.report.skipped_summary())
+    if ray is not None and not index_exists(index_path):
+        from jcolbert.cli.shard_cmds import build_with_ray
 
-    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out, wait, rerank)
+        build_with_ray(out, index_path, inputs, options, model=model or DEFAULT_MODEL, shards=shards or 1,
+                       nbits=nbits, doc_maxlen=doc_maxlen, long_documents=long_documents, address=ray_address(ray),
+                       workers=workers, started=started)
+        return
+
+    idx, created = _open_or_create(index_path, model, doc_maxlen, nbits, out, wait, rerank, shards, ray)
     present = set(idx.ids()).intersection(scan.ids)
     if present:
         check_same_texts(idx, index_path, read_documents(inputs, options), present)
@@ -194,12 +221,18 @@ def index(
 
 
 def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None, nbits: int,
-                    out: Output, wait: float = 0.0, rerank: str | None = None) -> tuple[Any, bool]:  # fmt: skip
+                    out: Output, wait: float = 0.0, rerank: str | None = None, shards: int | None = None,
+                    ray: str | None = None) -> tuple[Any, bool]:  # fmt: skip
     """The index at ``index_path`` (its own model and settings) or a new one; notes the options ignored."""
     from jcolbert.index import Index
 
     if index_exists(index_path):
-        idx = open_index(index_path, wait)
+        idx = open_index(index_path, wait, ray)
+        held = getattr(idx, "num_shards", None)
+        if shards is not None and shards != (held or 1):
+            idx.close()
+            raise UsageError(f"{index_path} exists with {held or 1} shard(s), not {shards}; the shard count of an "
+                             "index is fixed (build a new one to change it)")
         ignored = []
         if model is not None and not _same_model(model, _stats(idx).get("model")):
             ignored.append(f"--model {model}")
@@ -217,6 +250,10 @@ def _open_or_create(index_path: Path, model: str | None, doc_maxlen: int | None,
     name = model or DEFAULT_MODEL
     out.note(f"loading model {name}")
     encoder = load_model(name, doc_maxlen=doc_maxlen)
+    if shards is not None:
+        from jcolbert.distributed.sharded import ShardedIndex
+
+        return ShardedIndex.create(index_path, model=encoder, shards=shards, nbits=nbits, lock_timeout=wait), True
     return Index.create(index_path, model=encoder, nbits=nbits, progress=False, lock_timeout=wait,
                         rerank=rerank), True
 
@@ -289,6 +326,9 @@ def _fmt(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list) and value and isinstance(value[0], dict):  # a sharded index's per_shard lines
+        return "\n".join(f"{v.get('shard')}: {_fmt(v.get('documents'))} docs, {_fmt(v.get('tokens'))} tokens"
+                         for v in value)
     return str(value)
 
 

@@ -233,3 +233,19 @@ def train_codec(index: Any, sample: Any, num_centroids: int | None) -> Codec:
     with index._writing("installing a codec") as txn:
         write.install_codec(txn, codec)
     return codec
+
+
+def adopt_codec(index: Any, codec: Codec) -> None:
+    """Index.adopt_codec: store everything the index holds compressed with `codec` (a shared one)."""
+    with index._writing("adopting a codec") as txn:
+        write.install_codec(txn, codec)
+
+
+def sample_vectors(index: Any, budget: int, seed: int | None = None) -> np.ndarray:
+    """About `budget` token vectors of whole live documents, drawn at random (exact or decompressed):
+    what a sharded index trains one codec on, a share from each shard. [0, dim] when the index is empty."""
+    snap = index._current()
+    parts = [build.SegmentPart(s, snap.codec) for s in snap.segments if s.num_live]
+    if not parts or budget <= 0:
+        return np.zeros((0, index.dim), dtype=np.float32)
+    return build.sample_vectors(parts, int(budget), snap.manifest.settings.seed if seed is None else seed)

@@ -339,6 +339,11 @@ class Index:
         Returns the codec (`codec.save(folder)` shares it; `Index.create(..., codec=...)` adopts it)."""
         return adding.train_codec(self, sample, num_centroids)
 
+    def adopt_codec(self, codec: Codec | str | os.PathLike) -> None:
+        """Store the index compressed with a codec trained elsewhere (a Codec, or a codec / index folder),
+        recompressing what it holds: how the shards of one collection come to share one codec."""
+        adding.adopt_codec(self, Codec.load(codec) if isinstance(codec, str | os.PathLike) else codec)
+
     def delete(self, ids: str | Iterable[str], *, missing_ok: bool = False) -> int:
         """Delete documents by id; they disappear from search results at once. Returns how many were deleted.
 

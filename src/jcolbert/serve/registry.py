@@ -115,15 +115,15 @@ class Registry:
         return list(self._served.values())
 
     def _open(self, name: str, path: Path) -> ServedIndex:
-        from jcolbert.index import Index
+        from jcolbert.distributed import open_index  # an Index or a ShardedIndex: the same interface
 
         recorded = _recorded_model(path)
         model = self._model_for(recorded) if recorded is not None else None
-        reader = Index.open(path, model=model.model if model else None, readonly=True, warm=True)
+        reader = open_index(path, model=model.model if model else None, readonly=True, warm=True)
         lock_timeout = self.config.lock_timeout_s
 
         def open_writer() -> Any:
-            return Index.open(path, model=model.model if model else None, lock_timeout=lock_timeout)
+            return open_index(path, model=model.model if model else None, lock_timeout=lock_timeout)
 
         writer = IndexWriter(name, open_writer, max_pending=self.config.limits.max_pending_writes)
         return ServedIndex(name, path, reader, writer, model)
@@ -208,9 +208,9 @@ class Registry:
 
 
 def _is_index(path: Path) -> bool:
-    from jcolbert.index import Index
+    from jcolbert.distributed import exists
 
-    return Index.exists(path)
+    return exists(path)
 
 
 def _recorded_model(path: Path) -> dict[str, Any] | None:
@@ -218,9 +218,9 @@ def _recorded_model(path: Path) -> dict[str, Any] | None:
 
     Read from the manifest through the index layer's reader, before opening, so that indexes built with the
     same model share one loaded copy."""
-    from jcolbert.index import storage
+    from jcolbert.distributed import recorded_model
 
-    return storage.read_manifest(path).model
+    return recorded_model(path)
 
 
 __all__ = ["NAME_RE", "Registry", "ServedIndex", "ServedModel"]
