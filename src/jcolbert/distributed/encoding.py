@@ -32,7 +32,9 @@ def read_collection(inputs: Any, options: Any = None) -> Any:
     ray = _ray()
     paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
     rows = [{"path": str(Path(p))} for p in paths]
-    return ray.data.from_items(rows).flat_map(_read_input, fn_kwargs={"options": options})
+    # num_cpus=0: reading is light next to encoding, and when the encoder actors hold every CPU of the cluster
+    # (workers == CPUs) a read task that asked for one would never be scheduled and the build would wait forever
+    return ray.data.from_items(rows).flat_map(_read_input, fn_kwargs={"options": options}, num_cpus=0)
 
 
 def _read_input(row: dict[str, Any], options: Any) -> list[dict[str, Any]]:
