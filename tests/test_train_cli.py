@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -27,10 +28,13 @@ def cli(*args):
 def test_mine_with_a_teacher_then_train(tiny_bert_dir: Path, tiny_jina_dir: Path, tmp_path: Path) -> None:
     beir = write_beir(tmp_path / "beir")
     negatives = tmp_path / "neg.jsonl"
-    result = cli("mine", beir, "--out", negatives, "--depth", "6", "--teacher", tiny_jina_dir, "--quiet")
+    result = cli("mine", beir, "--out", negatives, "--depth", "6", "--teacher", tiny_jina_dir, "--json")
     assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
     rows = [json.loads(line) for line in negatives.read_text().splitlines()]
-    assert len(rows) == sum(len(v) for v in TRAIN.values())  # one line per (query, positive)
+    assert len(rows) == report["lines"] and report["teacher"] is True
+    # one line per (query, positive); BM25 finds no other document for some of these tiny queries
+    assert report["queries"] + report["queries_without_negative"] == len(TRAIN) and report["queries"] >= 4
     for qid, *group in rows:
         pids = [p for p, _ in group]
         assert pids[0] in TRAIN[qid] and not set(pids[1:]) & set(TRAIN[qid])
@@ -40,7 +44,7 @@ def test_mine_with_a_teacher_then_train(tiny_bert_dir: Path, tiny_jina_dir: Path
 
     out = tmp_path / "run"
     args = ["train", tiny_bert_dir, beir, "--out", out, "--negatives", negatives, "--steps", "2", "--batch-size",
-            "2", "--nway", "3", "--doc-maxlen", "32", "--quiet"]  # fmt: skip
+            "2", "--nway", "2", "--doc-maxlen", "32", "--quiet"]  # fmt: skip
     result = cli(*args)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -49,7 +53,7 @@ def test_mine_with_a_teacher_then_train(tiny_bert_dir: Path, tiny_jina_dir: Path
     refused = cli(*args)
     assert refused.exit_code == 1 and "already exists; pass --overwrite" in refused.output
     bm25 = cli("train", tiny_bert_dir, beir, "--out", tmp_path / "bm25", "--steps", "1", "--batch-size", "2",
-               "--nway", "3", "--doc-maxlen", "32", "--quiet")  # fmt: skip
+               "--nway", "2", "--doc-maxlen", "32", "--quiet")  # fmt: skip
     assert bm25.exit_code == 0, bm25.output  # no --negatives: BM25 negatives mined into OUT
     assert (tmp_path / "bm25" / "negatives.jsonl").is_file()
 
@@ -60,6 +64,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # torchrun + two processes importing torch: ~60 s on the loaded 2-core machine
 def test_two_process_ddp_equals_one_process_on_the_combined_batch(tiny_bert_dir: Path, tmp_path: Path) -> None:
     paths = write_nway(tmp_path / "data")
     common = {"steps": 2, "batch_size": 4, "nway": 4, "lr": 1e-4, "warmup_steps": 0, "doc_maxlen": 32,
@@ -67,7 +72,8 @@ def test_two_process_ddp_equals_one_process_on_the_combined_batch(tiny_bert_dir:
     single = train(TrainConfig(base=str(tiny_bert_dir), out=tmp_path / "one", progress=False, plot=False,
                                save_pylate=False, data=DataSpec(paths["data"], paths["queries"], paths["collection"]),
                                **common))  # fmt: skip
-    flags = [f"--{k.replace('_', '-')}={v}" for k, v in common.items() if k != "in_batch_negatives"]
+    names = {"warmup_steps": "warmup"}
+    flags = [f"--{names.get(k, k).replace('_', '-')}={v}" for k, v in common.items() if k != "in_batch_negatives"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(free_port()), "-m", "jcolbert.cli.main", "train", str(tiny_bert_dir), paths["data"],
            "--queries", paths["queries"], "--collection", paths["collection"], "--out", str(tmp_path / "two"),
@@ -81,6 +87,11 @@ def test_two_process_ddp_equals_one_process_on_the_combined_batch(tiny_bert_dir:
     assert two.keys() == one.keys()
     moved = 0
     for key in one:
+        if key.endswith("attention.self.key.bias"):
+            # its exact gradient is 0 (softmax does not change when every score of a query shifts by q.b), so
+            # AdamW turns float rounding noise into full-size steps: compared only for finiteness
+            assert torch.isfinite(two[key]).all()
+            continue
         assert torch.allclose(one[key], two[key], atol=1e-5, rtol=0), key
         moved += not torch.equal(one[key], start[key])
     assert moved > len(one) // 2  # the training did change the parameters it compares
