@@ -95,3 +95,17 @@ def test_two_process_ddp_equals_one_process_on_the_combined_batch(tiny_bert_dir:
         assert torch.allclose(one[key], two[key], atol=1e-5, rtol=0), key
         moved += not torch.equal(one[key], start[key])
     assert moved > len(one) // 2  # the training did change the parameters it compares
+
+
+@pytest.mark.slow  # builds an index (k-means) and starts the CLI twice: ~55 s on the loaded machine
+def test_mine_from_a_jcolbert_index(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    beir = write_beir(tmp_path / "beir")
+    index = tmp_path / "index"
+    assert cli("index", index, beir / "corpus.jsonl", "--model", tiny_bert_dir, "--quiet").exit_code == 0
+    negatives = tmp_path / "neg.jsonl"
+    result = cli("mine", beir, "--index", index, "--depth", "5", "--out", negatives, "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in negatives.read_text().splitlines()]
+    assert len(rows) == sum(len(v) for v in TRAIN.values())  # the index returns 5 documents for every query
+    for qid, pos, *negs in rows:
+        assert pos in TRAIN[qid] and len(negs) >= 3 and not set(negs) & set(TRAIN[qid])
