@@ -123,6 +123,7 @@ def test_dev_evaluation_runs_through_the_evaluate_code(tiny_bert_dir: Path, tmp_
     assert "ndcg@10" not in rows[0] and 0.0 <= rows[1]["ndcg@10"] <= 1.0
 
 
+@pytest.mark.slow  # three / two training runs: 40-66 s on the loaded 2-core machine
 def test_resume_after_a_kill_continues_with_the_same_batches(tiny_jina_dir: Path, tmp_path: Path) -> None:
     """Dropout on: the RNG state is restored too, so the parameters end bitwise as an uninterrupted run's."""
     spec = nway_spec(tmp_path)
@@ -212,6 +213,7 @@ def dataclass_out(cfg: TrainConfig, out: Path) -> TrainConfig:
     return cfg
 
 
+@pytest.mark.slow  # three / two training runs: 40-66 s on the loaded 2-core machine
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(
     tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ def cli(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow  # mining, a teacher and three CLI trainings: ~46 s on the loaded machine
 def test_mine_with_a_teacher_then_train(tiny_bert_dir: Path, tiny_jina_dir: Path, tmp_path: Path) -> None:
     beir = write_beir(tmp_path / "beir")
     negatives = tmp_path / "neg.jsonl"
