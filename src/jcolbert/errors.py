@@ -6,6 +6,7 @@ scripts can catch the whole family. This module imports nothing: any module may 
     JColbertError
       InputError (also a ValueError)   bad input: a text, a file, a record, an argument
         DatasetError                   an evaluation dataset folder (BEIR / MS MARCO) that cannot be read
+        TrainingDataError              training input (n-way JSONL, triples, qrels, negatives) at file:line
       UsageError                       a command line the library cannot see (a flag combination)
       CheckpointError                  a model folder or hub name that cannot be loaded
         HubUnavailableError            the Hugging Face hub could not be reached
@@ -14,6 +15,7 @@ scripts can catch the whole family. This module imports nothing: any module may 
       IndexReadOnlyError               a change asked of an index opened read-only (or on read-only media)
       NoSpaceError                     the disk filled while a change was written (nothing was committed)
       DownloadError                    a public dataset that could not be fetched
+      TrainingStateError               a training folder that cannot be resumed or reused
       MissingExtraError (also an ImportError)  an optional part that needs `pip install "jcolbert[EXTRA]"`
 """
 
@@ -102,6 +104,7 @@ class IndexNotFoundError(IndexFormatError, FileNotFoundError):
 class UnsupportedError(JColbertError, NotImplementedError):
     """A colbert-ai feature jcolbert.compat does not provide (training, ``full_length_search``, ...)."""
 
+
 class ShardUnavailableError(JColbertError):
     """A shard of a sharded index (jcolbert.distributed) that did not answer, even after one retry.
     `shard` is its folder name (e.g. ``shard-0002``)."""
@@ -112,6 +115,17 @@ class ShardUnavailableError(JColbertError):
 
     def __reduce__(self):  # Ray and multiprocessing pickle errors: keep the shard through the round trip
         return (type(self), (str(self), self.shard))
+
+
+# jcolbert.train
+class TrainingDataError(InputError):
+    """Training input that cannot be used: a malformed line, an unknown query/passage id, an empty group,
+    a NaN teacher score (the message names the file and line)."""
+
+
+class TrainingStateError(JColbertError):
+    """A training output folder that cannot be resumed or reused: no checkpoint to resume, settings that differ
+    from the run being resumed, an existing folder without --overwrite/--resume."""
 
 
 def require_extra(module: str, extra: str, purpose: str):

@@ -23,7 +23,15 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_errors
 
 from jcolbert import __version__
-from jcolbert.cli import encode_cmd, index_cmds, quickstart_cmd, search_cmds, serve_cmd, verify_cmd
+from jcolbert.cli import (
+    encode_cmd,
+    index_cmds,
+    quickstart_cmd,
+    search_cmds,
+    serve_cmd,
+    train_cmds,
+    verify_cmd,
+)
 from jcolbert.cli.common import DEFAULT_MODEL, EXIT_ERROR, EXIT_INTERRUPTED, error_line
 from jcolbert.errors import JColbertError
 
@@ -141,6 +149,7 @@ encode_cmd.register(app)
 quickstart_cmd.register(app)
 serve_cmd.register(app)
 verify_cmd.register(app)
+train_cmds.register(app)
 
 
 def _register_evaluate() -> None:

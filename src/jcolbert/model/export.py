@@ -154,9 +154,10 @@ def save_folder(folder: str | os.PathLike, write: Callable[[Path], None], overwr
     try:
         tmp.mkdir()
         write(tmp)
-        for path in tmp.iterdir():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
+        for path in tmp.rglob("*"):  # layouts with subfolders (PyLate's 1_Dense/) included
+            if path.is_file():
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):
