@@ -27,7 +27,15 @@ from typing import Any
 
 from jcolbert.errors import IndexFormatError
 from jcolbert.index import storage
-from jcolbert.index.manifest import CODEC_DIR, MAX_COUNT, MAX_DIM, CodecEntry, checksum
+from jcolbert.index.manifest import (
+    CODEC_DIR,
+    MAX_COUNT,
+    MAX_DIM,
+    CodecEntry,
+    canonical_json,
+    checksum,
+    no_duplicate_keys,
+)
 
 SHARDS_MANIFEST = "shards.json"
 FORMAT_NAME = "jcolbert-sharded-index"
@@ -126,7 +134,7 @@ class ShardsManifest:
 
     def dumps(self) -> bytes:
         body = self.to_dict()
-        return _canonical({**body, "checksum": checksum(body)})
+        return canonical_json({**body, "checksum": checksum(body)})
 
     @classmethod
     def parse(cls, d: Any) -> ShardsManifest:
@@ -177,7 +185,7 @@ def read(root: Path) -> ShardsManifest:
         raise IndexFormatError(f"no sharded index at {root}: {SHARDS_MANIFEST} is missing")
     data = storage.read_small(root, SHARDS_MANIFEST, MAX_BYTES)
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys,
                          parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise IndexFormatError(f"{root / SHARDS_MANIFEST} is not valid JSON ({exc})") from None
@@ -202,14 +210,3 @@ def write(root: Path, manifest: ShardsManifest) -> None:
         storage.fsync_dir(root)
 
 
-def _canonical(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True, allow_nan=False).encode("ascii")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} appears twice in one object")
-        out[key] = value
-    return out

@@ -333,7 +333,7 @@ class Manifest:
     def dumps(self) -> bytes:
         """The file's bytes: canonical JSON with its checksum."""
         body = self.to_dict()
-        return _canonical({**body, "checksum": checksum(body)})
+        return canonical_json({**body, "checksum": checksum(body)})
 
     @classmethod
     def parse(cls, d: Any) -> Manifest:
@@ -389,7 +389,7 @@ class Manifest:
     def loads(cls, data: bytes) -> Manifest:
         """Parse the bytes of manifest.json (strict UTF-8 JSON, no NaN, no duplicate keys) and validate them."""
         try:
-            doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+            doc = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys, parse_constant=_no_constant)
         except UnicodeDecodeError as exc:
             raise IndexFormatError(f"{MANIFEST} is not valid UTF-8 (byte {exc.start}): the file is corrupted") from None
         except (json.JSONDecodeError, ValueError) as exc:
@@ -400,14 +400,14 @@ class Manifest:
 
 
 def checksum(body: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
 
 
-def _canonical(doc: dict[str, Any]) -> bytes:
+def canonical_json(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
