@@ -15,7 +15,6 @@ shards held at the last sharded commit (informative: each shard's own manifest i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -35,6 +34,7 @@ from jcolbert.index.manifest import (
     canonical_json,
     checksum,
     no_duplicate_keys,
+    no_json_constant,
 )
 
 SHARDS_MANIFEST = "shards.json"
@@ -186,7 +186,7 @@ def read(root: Path) -> ShardsManifest:
     data = storage.read_small(root, SHARDS_MANIFEST, MAX_BYTES)
     try:
         doc = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys,
-                         parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
+                         parse_constant=no_json_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise IndexFormatError(f"{root / SHARDS_MANIFEST} is not valid JSON ({exc})") from None
     try:
@@ -197,16 +197,6 @@ def read(root: Path) -> ShardsManifest:
 
 def write(root: Path, manifest: ShardsManifest) -> None:
     """The sharded commit point: temporary file, fsync, rename over shards.json, fsync the folder."""
-    tmp = root / (SHARDS_MANIFEST + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(manifest.dumps())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, root / SHARDS_MANIFEST)
-    with contextlib.suppress(OSError):
-        storage.fsync_dir(root)
+    storage.replace_file(root, SHARDS_MANIFEST, SHARDS_MANIFEST + ".tmp", manifest.dumps())
 
 

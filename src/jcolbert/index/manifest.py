@@ -389,7 +389,7 @@ class Manifest:
     def loads(cls, data: bytes) -> Manifest:
         """Parse the bytes of manifest.json (strict UTF-8 JSON, no NaN, no duplicate keys) and validate them."""
         try:
-            doc = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys, parse_constant=_no_constant)
+            doc = json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys, parse_constant=no_json_constant)
         except UnicodeDecodeError as exc:
             raise IndexFormatError(f"{MANIFEST} is not valid UTF-8 (byte {exc.start}): the file is corrupted") from None
         except (json.JSONDecodeError, ValueError) as exc:
@@ -416,5 +416,5 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _no_constant(name: str) -> Any:
+def no_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")

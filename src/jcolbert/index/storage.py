@@ -305,14 +305,20 @@ def write_manifest(root: Path, manifest: Manifest) -> None:
 
     Once the rename is done the change is committed: a failure to fsync the folder afterwards is not
     reported as a failed change (the new manifest is what every reader already sees)."""
-    tmp = root / TMP_MANIFEST
+    replace_file(root, MANIFEST, TMP_MANIFEST, manifest.dumps())
+
+
+def replace_file(root: Path, name: str, tmp_name: str, data: bytes) -> None:
+    """Commit `data` as root/name: a new temporary file (no symlink followed), fsync, rename over name, fsync
+    the folder (a failure of that last fsync is not a failed commit: readers already see the new file)."""
+    tmp = root / tmp_name
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)
     with _create(tmp) as fh:
-        fh.write(manifest.dumps())
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, root / MANIFEST)
+    os.replace(tmp, root / name)
     with contextlib.suppress(OSError):
         fsync_dir(root)
 
