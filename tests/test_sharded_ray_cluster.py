@@ -11,12 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 import jcolbert
+from jcolbert.errors import ShardUnavailableError
 from jcolbert.index import Index
 
 ray = pytest.importorskip("ray")
@@ -121,5 +123,21 @@ def test_build_search_and_info_on_a_two_node_cluster(cluster, tmp_path, data_dir
             hits = sh.search(first["text"][:200], k=3)
             assert [h.id for h in hits] == [h["id"] for h in found["hits"]]
             assert sh.get(str(first["_id"]))["text"] == first["text"]
+    except ShardUnavailableError as exc:  # say why the actor died: Ray's own logs of this session
+        pytest.fail(f"{exc}\n{_ray_log_excerpt()}")
     finally:
         ray.shutdown()
+
+
+def _ray_log_excerpt(lines: int = 60) -> str:
+    """The lines of the newest Ray session's logs that say why a worker ended (exit, kill, signal, memory)."""
+    logs = Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
+    words = ("exit", "kill", "signal", "memory", "oom", "fatal", "error", "died")
+    found = []
+    for path in sorted(logs.glob("raylet*.out")) + sorted(logs.glob("*.err")):
+        try:
+            text = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        found += [f"{path.name}: {x[:300]}" for x in text if any(w in x.lower() for w in words)]
+    return "Ray logs (" + str(logs) + "):\n" + "\n".join(found[-lines:])

@@ -26,6 +26,13 @@ Calls = dict[int, tuple[tuple, dict[str, Any]]]
 DEFAULT_ACTOR_OPTIONS = {"num_cpus": 0, "max_restarts": 3, "max_task_retries": 0}
 
 
+def _one_line(exc: BaseException, limit: int = 1200) -> str:
+    """Ray's message on one line: its first line says what happened, the rest why (the worker's exit type and
+    detail, such as a kill by the memory monitor), which an operator needs to see."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ShardActor:
     """A shard held open by a Ray actor (wrapped by `ray.remote` when the backend starts)."""
 
@@ -59,20 +66,27 @@ class RayBackend:
         options = {**DEFAULT_ACTOR_OPTIONS, **(actor_options or {})}
         remote = ray.remote(ShardActor)
         self.actors = [remote.options(**options).remote(str(p), readonly, lock_timeout, verify) for p in paths]
+        self.pids: dict[int, int] = {}
         try:
-            self.pids = self._gather({i: a.ready.remote() for i, a in enumerate(self.actors)}, "opening")
+            self._open_all()
         except BaseException:
             self.close()
             raise
 
-    def _gather(self, refs: dict[int, Any], doing: str) -> dict[int, Any]:
-        out = {}
+    def _open_all(self) -> None:
+        """Wait for every actor to hold its shard open. Opening is a read: an actor that died doing it is asked
+        once more after Ray restarted it; a shard's own error (missing, damaged, locked) is raised as it is."""
+        refs = {i: a.ready.remote() for i, a in enumerate(self.actors)}
         for i, ref in refs.items():
             result = self._get(i, ref)
-            if isinstance(result, BaseException):
+            if isinstance(result, ShardUnavailableError):
+                self._await_restart(i)
+                if i not in self.pids:
+                    raise ShardUnavailableError(f"{result} (after one retry)", self.names[i])
+            elif isinstance(result, BaseException):
                 raise result
-            out[i] = result
-        return out
+            else:
+                self.pids[i] = result
 
     def _get(self, i: int, ref: Any) -> Any:
         """The result of one actor call, or the exception: the shard's own error (JColbertError, ValueError),
@@ -89,7 +103,7 @@ class RayBackend:
             if isinstance(inner, JColbertError):  # the shard could not be opened (missing, damaged, locked)
                 return inner
             return ShardUnavailableError(f"shard {self.names[i]} ({self.paths[i]}) did not answer: "
-                                         f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}", self.names[i])
+                                         f"{type(exc).__name__}: {_one_line(exc)}", self.names[i])
 
     def call(self, op: str, calls: Calls, *, retry: bool = False) -> dict[int, Any]:
         """Run `op` on the shards in `calls` in parallel; reads that hit a dead actor are sent once more
