@@ -80,6 +80,8 @@ CHILD = textwrap.dedent("""
             index.add_embeddings(None, make_docs(25, dim={dim}, seed=99), texts=[f"new {{i}}" for i in range(25)])
         elif op == "add_exact_to_plaid":
             index.add_embeddings(None, make_docs(120, dim={dim}, seed=98))
+        elif op == "add_merging":  # the tenth small segment: merged with the nine before it in this commit
+            index.add_embeddings(["m"], make_docs(1, dim={dim}, seed=97, min_len=12, max_len=30))
         elif op == "delete":
             index.delete(["3", "4", "50"])
         elif op == "compact":
@@ -116,7 +118,9 @@ def _state(index: Index) -> tuple:
     return frozenset(index.ids()), st["deleted_pending_compaction"], st["trained_tokens"], st["segments"]
 
 
-def _baseline(tmp_path: Path, *, plaid: bool, rerank: str | None = None) -> tuple[Path, tuple]:
+def _baseline(tmp_path: Path, *, plaid: bool, rerank: str | None = None, small: int = 0) -> tuple[Path, tuple]:
+    """An index of 130 documents (plaid, two deleted) or 40 (exact), then `small` one-document segments of
+    12-30 tokens each (one size tier: the next such add merges them, write.merge_tail)."""
     path = tmp_path / ("base_plaid" if plaid else "base_exact")
     index = Index.create(path, dim=DIM, exact_threshold=1500, progress=False, rerank=rerank)
     index.add_embeddings(None, make_docs(130 if plaid else 40, dim=DIM, seed=7), texts=None)
@@ -125,6 +129,11 @@ def _baseline(tmp_path: Path, *, plaid: bool, rerank: str | None = None) -> tupl
         assert index.mode == "plaid"
     else:
         assert index.mode == "exact"
+    for i in range(small):
+        index.add_embeddings([f"s{i}"], make_docs(1, dim=DIM, seed=300 + i, min_len=12, max_len=30))
+    if small > 3:
+        index.delete(["s3"])  # a tombstone inside the run to merge: the merged segment drops it
+    assert index.stats()["segments"] == 1 + small
     return path, _state(index)
 
 
@@ -149,8 +158,9 @@ def _check_after_crash(path: Path, allowed_states: list[tuple] | None) -> tuple:
     return state
 
 
-def _kill_at_every_step(tmp_path: Path, op: str, *, plaid: bool, every: int = 1, rerank: str | None = None) -> int:
-    base, before = _baseline(tmp_path, plaid=plaid, rerank=rerank)
+def _kill_at_every_step(tmp_path: Path, op: str, *, plaid: bool, every: int = 1, rerank: str | None = None,
+                        small: int = 0, segments_after: int | None = None) -> int:
+    base, before = _baseline(tmp_path, plaid=plaid, rerank=rerank, small=small)
     done = tmp_path / "done"
     shutil.copytree(base, done)
     out = _child(tmp_path, done, op, 10**9)
@@ -158,6 +168,7 @@ def _kill_at_every_step(tmp_path: Path, op: str, *, plaid: bool, every: int = 1,
     steps = int(out.stdout.split()[-1])
     after = _state(Index.open(done))
     assert after != before
+    assert segments_after is None or after[3] == segments_after
     seen = set()
     for n in range(1, steps + 1, every):
         work = tmp_path / f"crash{n}"
@@ -183,6 +194,18 @@ def test_kill9_at_many_steps(tmp_path, op, every) -> None:
                                            ("add_exact_to_plaid", False), ("add", False)])
 def test_kill9_at_every_step_slow(tmp_path, op, plaid) -> None:
     assert _kill_at_every_step(tmp_path, op, plaid=plaid) >= 3
+
+
+def test_kill9_during_an_add_that_merges_segments(tmp_path) -> None:
+    """The add that merges ten small segments into one (in its own commit): every fourth step (fast suite)."""
+    steps = _kill_at_every_step(tmp_path, "add_merging", plaid=True, every=4, small=9, rerank="int8",
+                                segments_after=2)
+    assert steps >= 3
+
+
+@pytest.mark.slow
+def test_kill9_during_an_add_that_merges_segments_every_step(tmp_path) -> None:
+    _kill_at_every_step(tmp_path, "add_merging", plaid=True, small=9, segments_after=2)
 
 
 def test_kill9_during_create_leaves_no_index_or_a_whole_one(tmp_path) -> None:

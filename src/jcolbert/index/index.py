@@ -16,10 +16,9 @@ Concurrency: one writer at a time (a lock held for the duration of each change; 
 IndexLockedError), any number of readers. Each search runs on the snapshot named by the manifest at the
 time it starts; an `Index` object notices other processes' commits by the manifest's file identity.
 
-Threads: search and build use numpy/BLAS and torch's int8 GEMM, which follow OMP_NUM_THREADS. One query is a
-few milliseconds of work, so a second thread gains little; on a busy machine OpenMP threads that spin while
-waiting can make it several times slower: set OMP_WAIT_POLICY=PASSIVE, or use one thread per process
-(BENCHMARKS.md, "Index engine", has both measurements).
+Threads: search and build use numpy/BLAS and torch GEMMs (OMP_NUM_THREADS). One query is a few ms of work, so
+a second thread gains little; on a busy machine OpenMP threads spinning while they wait can make it several times
+slower: set OMP_WAIT_POLICY=PASSIVE, or one thread per process (BENCHMARKS.md, "Index engine", measures both).
 """
 
 from __future__ import annotations
@@ -291,6 +290,7 @@ class Index:
                     self._docs.migrate(uid)
                     txn.m = txn.m.replace(docstore=DocStoreEntry(uid))
                 yield txn
+                write.merge_appended(txn, snap.manifest)  # small trailing segments merged, in this commit
                 if txn.m != snap.manifest:
                     t = time.perf_counter()
                     self._docs.checkpoint()  # before the commit point: nothing after it can fail the change

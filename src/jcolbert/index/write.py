@@ -7,7 +7,9 @@ the functions here decide what to write:
   once there is a codec, and the switch from exact to compressed storage when the collection reaches
   `exact_threshold` tokens (`switch`: train the codec on a sample of everything held, compress it all);
 * `delete`: tombstone files; `compact`: rewrite all segments as one without the deleted documents
-  (re-clustering when asked); `install_codec`: adopt a given codec and recompress what is held.
+  (re-clustering when asked); `install_codec`: adopt a given codec and recompress what is held;
+* `merge_tail`: after a change that appended segments, merge the trailing small ones (size tiers, as a
+  log-structured store does), so many small adds do not leave a segment each for every search to visit.
 
 Nothing here touches manifest.json; new files go to fresh folders, so an abandoned change leaves only
 garbage that the next writer removes (folder.collect_garbage).
@@ -15,6 +17,7 @@ garbage that the next writer removes (folder.collect_garbage).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +150,8 @@ def _load(txn: Txn, entry: SegmentEntry):
     from jcolbert.index.segment import Segment
 
     with storage.open_dir(txn.root) as fd:
-        return Segment.load(txn.root, entry, verify=False, root_fd=fd, next_doc_num=txn.m.next_doc_num)
+        return Segment.load(txn.root, entry, verify=False, root_fd=fd, next_doc_num=txn.m.next_doc_num,
+                            num_centroids=txn.snap.codec.num_centroids if txn.snap.codec else 0)
 
 
 # ----------------------------------------------------------------------------------------------- other changes
@@ -198,6 +202,60 @@ def compact(txn: Txn, *, recluster: bool | str, reason: str | None) -> dict[str,
     if dead.size:
         txn.docs.delete_nums(dead)  # dead rows are never read: safe to drop before the commit
     return {"documents": txn.m.num_live, "removed": int(dead.size), "reclustered": bool(done)}
+
+
+MERGE_FACTOR = 10  # this many trailing segments of one size tier (tokens, powers of 10) are merged into one
+
+
+def size_tier(tokens: int) -> int:
+    """0 below MERGE_FACTOR tokens, 1 below MERGE_FACTOR**2, and so on."""
+    tier, bound = 0, MERGE_FACTOR
+    while tokens >= bound:
+        tier, bound = tier + 1, bound * MERGE_FACTOR
+    return tier
+
+
+def merge_appended(txn: Txn, before: Manifest) -> None:
+    """merge_tail after a change that appended segments (timed as merge_s)."""
+    if {e.dir for e in txn.m.segments} - {e.dir for e in before.segments}:
+        started = time.perf_counter()
+        if merge_tail(txn):
+            build.add_time(txn.timings, "merge_s", started)
+
+
+def merge_tail(txn: Txn) -> int:
+    """Keep the number of segments logarithmic in the collection: while the trailing run of segments no
+    larger than the last one's size tier holds MERGE_FACTOR or more segments, rewrite that run as one
+    (deleted documents dropped; compressed codes copied as they are, never recompressed). A server adding
+    a document a second would otherwise leave a segment per commit, each one visited by every search.
+    Skipped while an exact index waits for its switch to compressed storage (that rewrites everything).
+    Returns the number of segments merged."""
+    if needs_switch(txn.m):
+        return 0
+    codec = txn.snap.codec
+    held = {s.entry.dir: s for s in txn.snap.segments}
+    merged = 0
+    while True:
+        entries = txn.m.segments
+        top = size_tier(entries[-1].num_tokens) if entries else 0
+        start = len(entries)
+        while start > 0 and size_tier(entries[start - 1].num_tokens) <= top:
+            start -= 1
+        if len(entries) - start < MERGE_FACTOR:
+            return merged
+        run = [_held_or_load(txn, held, e) for e in entries[start:]]
+        dead = np.concatenate([s.doc_nums[~s.live] for s in run])
+        entry = txn.write([build.SegmentPart(s, codec) for s in run], codec, "merging segments")
+        txn.m = txn.m.replace(segments=(*entries[:start], *_nonempty(entry)))
+        if dead.size:
+            txn.docs.delete_nums(dead)  # as in compact: dead rows are never read
+        merged += len(run)
+
+
+def _held_or_load(txn: Txn, held: dict, entry: SegmentEntry):
+    """The snapshot's segment for entry when unchanged, else loaded as entry says (this change's tombstones)."""
+    seg = held.get(entry.dir)
+    return seg if seg is not None and seg.entry == entry else _load(txn, entry)
 
 
 def _nonempty(entry: SegmentEntry) -> tuple[SegmentEntry, ...]:
