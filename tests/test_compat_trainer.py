@@ -149,6 +149,10 @@ def test_in_memory_inputs_and_a_new_head(tiny_bert_dir: Path, tmp_path: Path, no
         path = trainer.train(checkpoint=str(tiny_bert_dir))
     assert jcolbert.load_model(path).config.dim == 16  # a new seeded 16-d head, as `jcolbert train --dim 16`
     assert (root / "mem" / "none" / "n" / "train-data" / "triples.jsonl").is_file()
+    with Run().context(RunConfig(experiment="mem", root=str(root), name="n")):
+        again = trainer.train(checkpoint=path)  # the same run again, from the trained model: replaces it
+    assert again == path and jcolbert.load_model(path).config.dim == 16
+    assert sorted(p.name for p in Path(path).parent.iterdir()) == ["colbert"]
 
 
 @pytest.mark.parametrize(
