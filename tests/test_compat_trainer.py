@@ -190,3 +190,23 @@ def test_bad_inputs_are_clear_errors(tiny_bert_dir: Path, tmp_path: Path, notebo
             Trainer(**data, config=settings(maxsteps=1)).train(str(tiny_bert_dir))
         with pytest.raises(CompatError, match=r"before train\(\)"):
             Trainer(**data).best_checkpoint_path()
+
+
+def test_train_config_schedule_steps_and_model_overrides(tmp_path: Path) -> None:
+    """What the Trainer needs from jcolbert.train: a decay that ends after the run, overrides of the base's settings;
+    both join the resume key only when set, so checkpoints written before them still resume."""
+    from jcolbert.train import DataSpec, TrainConfig
+    from jcolbert.train.trainer import lr_at
+
+    def make(**kw) -> TrainConfig:
+        return TrainConfig(base="b", out=tmp_path, data=DataSpec("x.jsonl"), steps=10, lr=1.0, **kw)
+
+    assert not {"schedule_steps", "model_overrides"} & set(make().resume_key())
+    later = make(schedule_steps=100, warmup_steps=50, model_overrides={"doc_maxlen": 64})
+    assert later.resume_key()["schedule_steps"] == 100 and later.resume_key()["model_overrides"] == {"doc_maxlen": 64}
+    assert lr_at(9, later) == pytest.approx(10 / 50)  # still warming up at the last step
+    assert lr_at(9, make(schedule_steps=20, warmup_steps=0)) == pytest.approx(11 / 20)
+    with pytest.raises(InputError, match="schedule_steps must be an integer >= steps=10"):
+        make(schedule_steps=5)
+    with pytest.raises(InputError, match=r"warmup_steps must be in \[0, 10\]"):
+        make(warmup_steps=11)
