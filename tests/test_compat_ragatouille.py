@@ -241,6 +241,58 @@ def rag_report(tmp_path_factory, rag_python, minilm_checkpoint, data_dir):
     return json.loads(line[len("REPORT ") :]), data, work, proc
 
 
+TRAIN_WORKER = r'''
+import json, sys
+from jcolbert.compat import install_as_colbert
+install_as_colbert()
+from ragatouille import RAGPretrainedModel, RAGTrainer
+
+ckpt, data_path = sys.argv[1], sys.argv[2]
+data = json.load(open(data_path))
+pairs = [tuple(p) for p in data["pairs"]]
+trainer = RAGTrainer(model_name="TinyTuned", pretrained_model_name=ckpt, language_code="en")
+trainer.prepare_training_data(raw_data=pairs, all_documents=data["docs"], data_out_path="./train_data/",
+                              num_new_negatives=2, mine_hard_negatives=False)  # the miner needs the hub
+path = trainer.train(batch_size=4, maxsteps=2, learning_rate=1e-4, doc_maxlen=64, use_ib_negatives=True)
+trained = RAGPretrainedModel.from_pretrained(path)
+ranked = trained.rerank(query=pairs[0][0], documents=data["docs"], k=3)
+print("REPORT " + json.dumps({"path": path, "rerank": ranked}, default=str))
+'''
+
+TRAIN_PAIRS = [
+    ("what reduces the risk of heart disease", 0), ("how do vaccines train the immune system", 1),
+    ("which gene mutations cause cancer", 2), ("how does sleep affect memory", 3),
+    ("what does insulin regulate", 4), ("how do antibiotics kill bacteria", 5),
+]
+TRAIN_DOCS = [
+    "Regular exercise and a balanced diet lower the risk of cardiovascular disease.",
+    "Vaccines expose the immune system to antigens so that it remembers the pathogen.",
+    "Mutations in tumour suppressor genes such as TP53 drive many cancers.",
+    "Sleep consolidates memories formed during the day in the hippocampus.",
+    "Insulin regulates blood glucose by promoting its uptake into cells.",
+    "Antibiotics such as penicillin disrupt the synthesis of bacterial cell walls.",
+    "Photosynthesis converts light into chemical energy in plants.",
+    "The mitochondria is the powerhouse of the cell.",
+]
+
+
+@pytest.fixture(scope="module")
+def rag_train_report(tmp_path_factory, rag_python, minilm_checkpoint):
+    """RAGTrainer (prepare_training_data on 6 pairs + 2 random negatives each, then 2 training steps) on
+    jcolbert.compat's Trainer, run as a script (colbert-ai's <script> part of the path is its name)."""
+    work = tmp_path_factory.mktemp("ragtrain")
+    pairs = [(q, TRAIN_DOCS[i]) for q, i in TRAIN_PAIRS]
+    (work / "data.json").write_text(json.dumps({"pairs": pairs, "docs": TRAIN_DOCS}))
+    (work / "train_worker.py").write_text(TRAIN_WORKER)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([str(rag_python), "train_worker.py", str(minilm_checkpoint), "data.json"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-6000:])
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("REPORT "))
+    return json.loads(line[len("REPORT ") :]), work
+
+
 # Slow; the first run builds the venv (minutes), so the default 900 s per-test limit is raised.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
@@ -312,3 +364,28 @@ def test_rerank(rag_report):
     assert [r["rank"] for r in ranked] == [0, 1, 2]  # ragatouille 0.0.9 ranks index-free results from 0
     assert ranked[0]["content"] == data["docs"][data["probes"][3]]
     assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+
+
+def test_ragtrainer_trains_where_colbert_ai_saves(rag_train_report, minilm_checkpoint):
+    import re
+
+    import torch
+
+    import jcolbert
+
+    report, work = rag_train_report
+    # colbert-ai: <root>/<experiment>/<script>/<run name: the start timestamp>/checkpoints/colbert, relative
+    assert re.fullmatch(r"\.ragatouille/colbert/train_worker/\d{4}-\d{2}/\d{2}/\d{2}\.\d{2}\.\d{2}/checkpoints/colbert",
+                        report["path"]), report["path"]  # fmt: skip
+    run = (work / report["path"]).parent.parent
+    log = [json.loads(x) for x in (run / "train" / "train_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [1, 2]  # maxsteps=2 (11 triplets / batch 4 would allow 2)
+    recorded = json.loads((run / "train" / "train_config.json").read_text())
+    assert recorded["nway"] == 2 and recorded["in_batch_negatives"] is True and recorded["batch_size"] == 4
+    trained = jcolbert.load_model(str(work / report["path"]), dtype=torch.float32)
+    base = jcolbert.load_model(str(minilm_checkpoint), dtype=torch.float32)
+    assert trained.config.doc_maxlen == 64  # RAGTrainer's doc_maxlen, saved with the model
+    q = [TRAIN_PAIRS[0][0]]
+    assert (trained.encode_queries(q) - base.encode_queries(q)).abs().max() > 1e-4  # it trained
+    ranked = report["rerank"]  # RAGPretrainedModel.from_pretrained(trained path).rerank
+    assert [r["rank"] for r in ranked] == [0, 1, 2] and ranked[0]["content"] == TRAIN_DOCS[0]

@@ -4,7 +4,7 @@
 colbert-ai                                         jcolbert
 =================================================  ==================================================
 ``from colbert import Indexer, Searcher,           ``from jcolbert.compat import Indexer, Searcher,
-IndexUpdater, Checkpoint``                         IndexUpdater, Checkpoint``
+IndexUpdater, Checkpoint, Trainer``                IndexUpdater, Checkpoint, Trainer``
 ``from colbert.infra import Run, RunConfig,        ``from jcolbert.compat.infra import Run, RunConfig,
 ColBERTConfig``                                    ColBERTConfig``
 ``from colbert.data import Queries, Collection``   ``from jcolbert.compat.data import Queries, Collection``
@@ -22,7 +22,9 @@ with colbert-ai's ``metadata.json``). ``Run().context(...)`` exists only here, a
 manager; the rest of jcolbert takes every setting as an argument. What differs from colbert-ai:
 small collections index fine, nothing is forked or compiled, ``Searcher.search`` returns as many ranks
 as pids when fewer than k passages exist, ``nbits=8`` builds a 4-bit index (with a warning),
-`IndexUpdater` changes are on disk when each call returns, and training (`Trainer`) is not supported.
+`IndexUpdater` changes are on disk when each call returns, and `Trainer` trains with `jcolbert.train` in one
+process (its docstring lists how each training setting is honoured, and the ones it refuses by name), saving
+to colbert-ai's ``<root>/<experiment>/<script>/<name>/checkpoints/colbert``.
 Errors where colbert-ai asserts are `CompatError`: both a jcolbert `InputError` and an `AssertionError`.
 """
 

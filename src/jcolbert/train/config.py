@@ -84,6 +84,9 @@ class TrainConfig:
     overwrite: bool = False
     resume: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # recorded as given (e.g. the command line)
+    # load_model overrides of the base's settings (query_maxlen, doc_maxlen, markers, ...): trained and saved with
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    schedule_steps: int | None = None  # the step where the linear decay reaches 0 (default: steps)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -101,8 +104,11 @@ class TrainConfig:
             raise InputError(f"batch_size {self.batch_size} is not a multiple of grad_accum {self.grad_accum}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"TrainConfig.lr must be a positive number, got {self.lr}")
-        if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.steps:
-            raise InputError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
+        if self.schedule_steps is not None and (isinstance(self.schedule_steps, bool) or
+                                                not isinstance(self.schedule_steps, int) or self.schedule_steps < self.steps):  # fmt: skip
+            raise InputError(f"schedule_steps must be an integer >= steps={self.steps}, got {self.schedule_steps!r}")
+        if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.schedule_end:
+            raise InputError(f"warmup_steps must be in [0, {self.schedule_end}], got {self.warmup_steps}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise InputError(f"max_grad_norm must be positive (or None), got {self.max_grad_norm}")
         if self.loss not in LOSSES:
@@ -117,6 +123,10 @@ class TrainConfig:
             raise InputError("eval_every needs a dev set (TrainConfig.dev / --dev)")
         if self.overwrite and self.resume:
             raise InputError("overwrite and resume exclude each other")
+
+    @property
+    def schedule_end(self) -> int:
+        return self.steps if self.schedule_steps is None else self.schedule_steps
 
     @property
     def warmup(self) -> int:
@@ -139,4 +149,6 @@ class TrainConfig:
 
     def resume_key(self) -> dict[str, Any]:
         d = self.to_dict()
-        return {k: d[k] for k in RESUME_FIELDS} | {"data": d["data"]}
+        # the later fields join the key only when set, so checkpoints written before them still resume
+        later = {k: d[k] for k in ("model_overrides", "schedule_steps") if d[k]}
+        return {k: d[k] for k in RESUME_FIELDS} | {"data": d["data"]} | later

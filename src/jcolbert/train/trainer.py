@@ -52,11 +52,12 @@ class TrainResult:
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
-    """Linear warm-up over `warmup` steps to lr, then linear decay to 0 at `steps` (step counts from 0)."""
-    warm = config.warmup
+    """Linear warm-up over `warmup` steps to lr, then linear decay to 0 at `schedule_end` (`steps` unless
+    schedule_steps is set; step counts from 0)."""
+    warm, end = config.warmup, config.schedule_end
     if warm and step < warm:
         return config.lr * (step + 1) / warm
-    return config.lr * max(0.0, (config.steps - step) / max(1, config.steps - warm))
+    return config.lr * max(0.0, (end - step) / max(1, end - warm))
 
 
 def prepare_out(config: TrainConfig) -> int | None:
@@ -134,7 +135,8 @@ class Trainer:
                 start = int(saved["step"])
                 self.say(f"resuming from {folder} (step {start})")
             else:
-                model = TrainableColBERT.from_pretrained(config.base, dim=config.dim, seed=config.head_seed)
+                model = TrainableColBERT.from_pretrained(config.base, dim=config.dim, seed=config.head_seed,
+                                                       **config.model_overrides)
             if config.dropout is not None:
                 model.set_dropout(config.dropout)
             model = model.to(ctx.device).train()
