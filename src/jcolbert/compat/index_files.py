@@ -95,8 +95,7 @@ def write_metadata(root: Path, config: Any, index: Any, jcolbert: dict[str, Any]
     """(Re)write ``metadata.json`` for the jcolbert ``index`` in ``root``, keeping foreign keys."""
     stats = index.stats()
     data = read_metadata(root)
-    exported = config.export()
-    data["config"] = {k: v for k, v in exported.items() if _jsonable(v)}
+    data["config"] = config.export_json()
     data.update(
         num_chunks=int(stats["segments"]),
         num_partitions=int(stats["centroids"]),
@@ -115,11 +114,3 @@ def next_pid(root: Path, live_ids: list[str]) -> int:
     recorded = int(read_metadata(root).get("jcolbert", {}).get("next_pid", 0))
     numeric = [int(x) for x in live_ids if x.isdigit()]
     return max(recorded, max(numeric, default=-1) + 1)
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True

@@ -131,7 +131,7 @@ def train_config(config: ColBERTConfig, checkpoint: str, data: dict[str, str], o
         raise TrainingDataError(f"{data['triples']}: {n} examples, fewer than one batch (bsize={config.bsize})")
     base = ColBERTConfig.load_from_checkpoint(checkpoint)
     model = ColBERTConfig.from_existing(base, config)  # what colbert-ai's ColBERT(checkpoint, config) is built with
-    record = {k: v for k, v in config.export().items() if _jsonable(v)}
+    record = config.export_json()
     return TrainConfig(
         base=checkpoint,
         out=out,
@@ -223,11 +223,3 @@ def _describe(value: Any) -> Any:
     if isinstance(value, str | os.PathLike):
         return os.fspath(value)
     return value if hasattr(value, "provenance") else f"<{type(value).__name__}>"
-
-
-def _jsonable(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True

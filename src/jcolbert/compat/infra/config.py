@@ -319,10 +319,14 @@ class ColBERTConfig(RunConfig):
 
         return load_index_config(cls, index_path)
 
+    def export_json(self) -> dict[str, Any]:
+        """`export()` without the values JSON cannot hold (what metadata files and training records keep)."""
+        return {k: v for k, v in self.export().items() if _jsonable(v)}
+
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         if not overwrite and os.path.exists(path):
             raise CompatError(f"{path} already exists; pass overwrite=True to replace it")
-        data = {k: v for k, v in self.export().items() if _jsonable(v)}
+        data = self.export_json()
         data["meta"] = {"version": "colbert-v0.4", "written_by": "jcolbert.compat"}
         Path(path).write_text(json.dumps(data, indent=4) + "\n", encoding="utf-8")
 
