@@ -27,6 +27,7 @@ An index records its codec in its own manifest (a codec-*/ folder of the same ar
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -175,6 +176,13 @@ class Codec:
     # --------------------------------------------------------------------------------------- encode / decode
 
     def assigner(self) -> Assigner:
+        """The nearest-centroid search structure, built on first use and kept with the codec (which is immutable
+        and shared by the snapshots of an open index): above 4,096 centroids it clusters the centroids (~0.6 s
+        at 16k), which an add of one document must not pay again."""
+        return self._assigner
+
+    @functools.cached_property
+    def _assigner(self) -> Assigner:
         return Assigner(self.centroids)
 
     def compress(self, x: np.ndarray, assigner: Assigner | None = None) -> tuple[np.ndarray, np.ndarray]:
