@@ -198,5 +198,3 @@ def read(root: Path) -> ShardsManifest:
 def write(root: Path, manifest: ShardsManifest) -> None:
     """The sharded commit point: temporary file, fsync, rename over shards.json, fsync the folder."""
     storage.replace_file(root, SHARDS_MANIFEST, SHARDS_MANIFEST + ".tmp", manifest.dumps())
-
-

@@ -175,8 +175,17 @@ def at_position(examples: Examples, position: int, seed: int, cache: dict[int, t
     return examples.get(int(cache[epoch][i]), epoch)
 
 
+def _scanned(path: Path, rows: list[tuple[int, int]], nway: int, seed: int, queries: dict[str, str] | None,
+             collection: dict[str, str] | None, has_scores: bool) -> Examples:
+    """The checked lines of a file, (byte offset, line number) each, as Examples; a file without one is an error."""
+    if not rows:
+        raise TrainingDataError(f"{path}: holds no example")
+    offsets, linenos = (np.array(column, np.int64) for column in zip(*rows, strict=True))
+    return Examples(path, offsets, linenos, nway, seed, queries, collection, has_scores)
+
+
 def scan_nway(path: Path, nway: int, seed: int, queries: dict[str, str], collection: dict[str, str]) -> Examples:
-    offsets, linenos, kinds = [], [], set()
+    rows, kinds = [], set()
     for lineno, start, line in _lines(path):
         where = f"{path}:{lineno}"
         qid, pids, scores = parse_group(line, where)
@@ -190,16 +199,12 @@ def scan_nway(path: Path, nway: int, seed: int, queries: dict[str, str], collect
         kinds.add(scores is not None)
         if len(kinds) > 1:
             raise TrainingDataError(f"{where}: some lines have teacher scores and others do not")
-        offsets.append(start)
-        linenos.append(lineno)
-    if not offsets:
-        raise TrainingDataError(f"{path}: holds no example")
-    return Examples(path, np.asarray(offsets, np.int64), np.asarray(linenos, np.int64), nway, seed,
-                    queries, collection, has_scores=kinds == {True})  # fmt: skip
+        rows.append((start, lineno))
+    return _scanned(path, rows, nway, seed, queries, collection, has_scores=kinds == {True})
 
 
 def scan_triples(path: Path, nway: int, seed: int) -> Examples:
-    offsets, linenos = [], []
+    rows = []
     for lineno, start, line in _lines(path):
         cols = line.split("\t")
         if len(cols) < 3:
@@ -210,12 +215,8 @@ def scan_triples(path: Path, nway: int, seed: int) -> Examples:
             raise TrainingDataError(f"{path}:{lineno}: column {empty[0] + 1} is empty")
         if len(cols) - 1 < nway:
             raise TrainingDataError(f"{path}:{lineno}: {len(cols) - 1} passages, fewer than nway={nway}")
-        offsets.append(start)
-        linenos.append(lineno)
-    if not offsets:
-        raise TrainingDataError(f"{path}: holds no example")
-    return Examples(path, np.asarray(offsets, np.int64), np.asarray(linenos, np.int64), nway, seed,
-                    None, None, has_scores=False)  # fmt: skip
+        rows.append((start, lineno))
+    return _scanned(path, rows, nway, seed, None, None, has_scores=False)
 
 
 @dataclass

@@ -198,7 +198,7 @@ class Trainer:
             rates.append(config.batch_size / seconds)
             done = step + 1
             row = {"step": done, "loss": total, "lr": lr_at(step, config), "grad_norm": norm,
-                   "examples_per_s": config.batch_size / seconds, "step_s": seconds,
+                   "examples_per_s": rates[-1], "step_s": seconds,
                    "elapsed_s": time.perf_counter() - t_run, "epoch": (done * config.batch_size) / len(examples)}  # fmt: skip
             if dev is not None and (done % config.eval_every == 0 or done == config.steps):
                 row.update(dev.evaluate(model))
@@ -230,10 +230,12 @@ class Trainer:
 
                 pylate = save_pylate(model, config.out / "pylate", overwrite=True)
             if config.plot and (config.out / LOG_FILE).is_file():
-                with contextlib.suppress(Exception):  # a missing matplotlib must not lose the trained model
+                try:  # a missing matplotlib must not lose the trained model, but it is said
                     from jcolbert.train.plot import learning_curve
 
                     learning_curve(config.out / LOG_FILE, config.out / "learning_curve.png")
+                except Exception as exc:
+                    self.say(f"learning curve not drawn: {type(exc).__name__}: {exc}")
         ctx.barrier()
         model.eval()
         mean_rate = sum(rates) / len(rates) if rates else 0.0
