@@ -56,9 +56,14 @@ def read_queries(path: Path, limit: int | None) -> list[str]:
 # ----------------------------------------------------------------------------------------------- baseline
 
 
-def baseline(index_path: Path, queries: list[str], seconds: float, k: int) -> dict:
-    """Index.search in this process, one query at a time, for `seconds` (after a short warm-up)."""
+def baseline(index_path: Path, queries: list[str], seconds: float, k: int, threads: int) -> dict:
+    """Index.search in this process, one query at a time, for `seconds` (after a short warm-up), computing on as
+    many threads as the server's searches do (threads; 0: torch's and numpy's defaults)."""
     import jcolbert
+    from jcolbert.serve.threads import init_worker, limit_process
+
+    init_worker(threads or None)
+    limit_process(threads or None)
 
     index = jcolbert.Index.open(index_path, readonly=True)
     for q in queries[:5]:
@@ -83,12 +88,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index_path: Path, wait_ms: float, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(index_path: Path, wait_ms: float, log: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
     cmd = [sys.executable, "-m", "jcolbert.cli.main", "serve", str(index_path), "--port", str(port),
-           "--batch-wait-ms", str(wait_ms), "--log-level", "warning", "--max-inflight", "4096", "--timeout", "120"]
+           "--batch-wait-ms", str(wait_ms), "--log-level", "warning", "--max-inflight", "4096", "--timeout", "120", *extra]
     env = {**os.environ, "JCOLBERT_API_KEYS": ""}
     with open(log, "a", encoding="utf-8") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -215,6 +220,10 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=30.0)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--limit-queries", type=int, default=None)
+    ap.add_argument("--compute-threads", type=int, default=1,
+                    help="`jcolbert serve --compute-threads`, and the same for the in-process baseline")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for `jcolbert serve` (repeat it: --server-arg=--search-threads --server-arg=3)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench_out/serve/bench_serve.json")
     args = ap.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -223,10 +232,11 @@ def main() -> None:
     result = {"command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_start": loadavg(),
               "cpus": os.cpu_count(), "queries_available": len(queries), "runs": []}
     print(f"baseline: Index.search in one process, {args.baseline_seconds:g} s ...", flush=True)
-    result["baseline"] = base = baseline(args.index, queries, args.baseline_seconds, args.k)
+    result["baseline"] = base = baseline(args.index, queries, args.baseline_seconds, args.k, args.compute_threads)
     print(json.dumps(base), flush=True)
     for wait in [float(w) for w in args.batch_wait_ms.split(",")]:
-        proc, url = start_server(args.index, wait, args.out.with_suffix(".server.log"))
+        proc, url = start_server(args.index, wait, args.out.with_suffix(".server.log"),
+                                   ["--compute-threads", str(args.compute_threads), *args.server_arg])
         try:
             asyncio.run(run_level(url, index_name, queries, 4, 5.0, args.k, 1e9, f"warm{wait:g}"))  # warm-up
             for clients in [int(c) for c in args.clients.split(",")]:

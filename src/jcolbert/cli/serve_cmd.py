@@ -50,6 +50,9 @@ def serve(
     max_batch: Annotated[int, typer.Option(rich_help_panel=_TUNING, help="Most queries per encoder call.")] = 64,
     search_threads: Annotated[int | None, typer.Option(rich_help_panel=_TUNING, help="Searches answered at once "
                                                        "(default: CPU cores, at least 2).", show_default=False)] = None,
+    compute_threads: Annotated[int, typer.Option(rich_help_panel=_TUNING, help="Threads one search or one "
+                                                 "encoding computes on (0: torch's and numpy's own defaults). "
+                                                 "Requests run side by side, so 1 is fastest under load.")] = 1,
     lock_timeout: Annotated[float, typer.Option(rich_help_panel=_TUNING, help="Seconds a write waits for another "
                                                 "process's writer lock before 409.")] = 60.0,
     log_level: Annotated[str, typer.Option(help="debug, info (one line per request), warning.")] = "info",
@@ -71,7 +74,7 @@ def serve(
     config = ServeConfig(paths=tuple(paths), host=host, port=port, keys=ApiKeys.load(api_key_file),
                          public_read=public_read, insecure=insecure, model=model, limits=limits,
                          batch_wait_ms=batch_wait_ms, max_batch=max_batch, lock_timeout_s=lock_timeout, dtype=dtype,
-                         **extra)
+                         compute_threads=compute_threads or None, **extra)
     config.check_start()
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):

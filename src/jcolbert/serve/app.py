@@ -34,6 +34,7 @@ from jcolbert.errors import (
     NoSpaceError,
     ServiceError,
 )
+from jcolbert.serve import threads
 from jcolbert.serve.config import ServeConfig
 from jcolbert.serve.metrics import Metrics
 from jcolbert.serve.registry import Registry, ServedIndex
@@ -54,7 +55,8 @@ class Server:
         self.limits = config.limits
         self.metrics = Metrics(self._gauges)
         self.registry = Registry(config, on_batch=self.metrics.batch_size.observe)
-        self.pool = ThreadPoolExecutor(max_workers=config.search_threads, thread_name_prefix="jcolbert-search")
+        self.pool = ThreadPoolExecutor(max_workers=config.search_threads, thread_name_prefix="jcolbert-search",
+                                       initializer=threads.init_worker, initargs=(config.compute_threads,))
         self.ready = threading.Event()
         self.load_error: str | None = None
         self.inflight = 0
@@ -119,12 +121,14 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        restore_threads = threads.limit_process(config.compute_threads)
         loader = threading.Thread(target=server.load, name="jcolbert-load", daemon=True)
         loader.start()
         try:
             yield
         finally:
             await asyncio.get_running_loop().run_in_executor(None, server.close)
+            restore_threads()
 
     app = FastAPI(title="jcolbert", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Late-interaction (ColBERT) search over jcolbert indexes. Keys go in "

@@ -32,7 +32,7 @@ class QueryBatcher:
     """Batches `encode(texts)` calls for one model. Create and use it inside one event loop."""
 
     def __init__(self, encode: Callable[[list[str]], Any], *, wait_ms: float = 2.0, max_batch: int = 64,
-                 on_batch: Callable[[int], None] | None = None):
+                 on_batch: Callable[[int], None] | None = None, thread_init: Callable[[], None] | None = None):
         self._encode = encode
         self.wait_s = wait_ms / 1000.0
         self.max_batch = max_batch
@@ -40,7 +40,7 @@ class QueryBatcher:
         self._pending: deque[_Request] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jcolbert-encode")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jcolbert-encode", initializer=thread_init)
 
     @property
     def enabled(self) -> bool:

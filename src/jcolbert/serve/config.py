@@ -53,6 +53,8 @@ class ServeConfig:
     /v1/rerank and for indexes created through the API (a name or path; default: the model of the first index).
     batch_wait_ms: how long the query micro-batcher gathers concurrent queries into one encoder call (0: off, each
     request encodes its own). search_threads: searches answered at once (numpy and torch release the GIL).
+    compute_threads: threads one search or one encoding computes on (torch in each worker thread, numpy's BLAS in
+    the process; threads.py says why 1 is the default); None leaves the process's settings alone.
     lock_timeout_s: how long a write waits for another process's writer lock before 409. dtype: the precision the
     server's models encode at ("auto", "float32", "bfloat16", "float16", "int8"; `load_model`'s `dtype`).
     """
@@ -68,6 +70,7 @@ class ServeConfig:
     batch_wait_ms: float = 2.0
     max_batch: int = 64
     search_threads: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
+    compute_threads: int | None = 1
     lock_timeout_s: float = 60.0
     dtype: str = "auto"
     preload: bool = True  # open the indexes and load their models at start-up (readyz says when done)
@@ -85,6 +88,9 @@ class ServeConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.compute_threads is not None and (not isinstance(self.compute_threads, int)
+                                                 or isinstance(self.compute_threads, bool) or self.compute_threads < 1):
+            raise InputError(f"compute_threads must be a positive integer or None, got {self.compute_threads!r}")
         if self.dtype.lower() not in DTYPES:
             raise InputError(f"dtype must be one of {', '.join(DTYPES[:5])}, got {self.dtype!r}")
         if self.lock_timeout_s < 0:

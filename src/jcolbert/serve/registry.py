@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jcolbert.errors import JColbertError, ServiceError
+from jcolbert.serve import threads
 from jcolbert.serve.batcher import QueryBatcher
 from jcolbert.serve.config import ServeConfig
 from jcolbert.serve.writer import IndexWriter
@@ -125,7 +126,8 @@ class Registry:
         def open_writer() -> Any:
             return open_index(path, model=model.model if model else None, lock_timeout=lock_timeout)
 
-        writer = IndexWriter(name, open_writer, max_pending=self.config.limits.max_pending_writes)
+        writer = IndexWriter(name, open_writer, max_pending=self.config.limits.max_pending_writes,
+                             thread_init=self._thread_init)
         return ServedIndex(name, path, reader, writer, model)
 
     def create(self, name: str, options: dict[str, Any]) -> ServedIndex:
@@ -161,8 +163,11 @@ class Registry:
     def _serve_model(self, key: str, name: str, model: Any) -> ServedModel:
         batcher = QueryBatcher(lambda texts: model.encode_queries(texts, batch_size=len(texts)),
                                wait_ms=self.config.batch_wait_ms, max_batch=self.config.max_batch,
-                               on_batch=self._on_batch)
+                               on_batch=self._on_batch, thread_init=self._thread_init)
         return ServedModel(key, name, model, batcher)
+
+    def _thread_init(self) -> None:
+        threads.init_worker(self.config.compute_threads)
 
     def default_model(self) -> ServedModel:
         """The model named by the server's `model` setting, else the first served index's model."""

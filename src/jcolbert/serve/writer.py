@@ -24,10 +24,12 @@ from jcolbert.errors import ServiceError
 class IndexWriter:
     """A queue of write jobs for one index and the thread that runs them."""
 
-    def __init__(self, name: str, open_handle: Callable[[], Any], *, max_pending: int = 64):
+    def __init__(self, name: str, open_handle: Callable[[], Any], *, max_pending: int = 64,
+                 thread_init: Callable[[], None] | None = None):
         self.name = name
         self._open_handle = open_handle  # opens the write handle (an Index) in the writer thread, on first use
         self._handle: Any = None
+        self._thread_init = thread_init  # run first in the writer thread (threads.init_worker)
         self._jobs: queue.Queue = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name=f"jcolbert-writer-{name}", daemon=True)
         self._thread.start()
@@ -60,6 +62,8 @@ class IndexWriter:
             return await wrapped  # it is running: a started commit finishes, and its caller hears how it went
 
     def _run(self) -> None:
+        if self._thread_init is not None:
+            self._thread_init()
         while True:
             item = self._jobs.get()
             if item is None:
