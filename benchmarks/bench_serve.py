@@ -9,8 +9,8 @@ overhead is measured against); (2) for each micro-batcher setting, a fresh `jcol
 query as soon as its previous one is answered, for `--duration` seconds, while a writer task adds one document and
 deletes the one it added before, once per `--writer-interval` seconds. Every run stops by itself: fixed durations,
 per-request timeouts, and the server is stopped at the end. Reports queries/s, p50/p95/p99 latency, errors (429s
-apart), the encoder's mean batch size (from /metrics), and the load average; writes a JSON file and prints a
-Markdown table.
+apart), the encoder's mean batch size (from /metrics), the CPU cores the server and this load generator used, and
+the load average; writes a JSON file and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -35,6 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by process pid (None: this process)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -241,8 +250,12 @@ def main() -> None:
             asyncio.run(run_level(url, index_name, queries, 4, 5.0, args.k, 1e9, f"warm{wait:g}"))  # warm-up
             for clients in [int(c) for c in args.clients.split(",")]:
                 tag = f"w{wait:g}-c{clients}"
+                cpu0, own0, wall0 = cpu_seconds(proc.pid), cpu_seconds(), time.perf_counter()
                 level = asyncio.run(run_level(url, index_name, queries, clients, args.duration, args.k,
                                               args.writer_interval, tag))
+                wall = time.perf_counter() - wall0  # CPU cores each side used during the level
+                level["server_cores"] = round((cpu_seconds(proc.pid) - cpu0) / wall, 2)
+                level["loadgen_cores"] = round((cpu_seconds() - own0) / wall, 2)
                 level["batch_wait_ms"] = wait
                 result["runs"].append(level)
                 print(json.dumps(level), flush=True)
@@ -257,7 +270,8 @@ def main() -> None:
 def markdown(result: dict) -> str:
     base = result["baseline"]
     rows = ["| batcher | clients | queries/s | p50 ms | p95 ms | p99 ms | errors | 429 | mean encode batch | "
-            "writes ok (add/del) | load avg |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "writes ok (add/del) | server cores | load generator cores | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     one = {}
     for r in result["runs"]:
         if r["clients"] == 1:
@@ -265,7 +279,7 @@ def markdown(result: dict) -> str:
         label = "off" if r["batch_wait_ms"] == 0 else f"{r['batch_wait_ms']:g} ms"
         rows.append(f"| {label} | {r['clients']} | {r['qps']} | {r['p50']} | {r['p95']} | {r['p99']} | {r['errors']} | "
                     f"{r['rejected_429']} | {r['mean_encode_batch']} | {r['writes']['adds']}/{r['writes']['deletes']} | "
-                    f"{r['load_start']} |")
+                    f"{r.get('server_cores')} | {r.get('loadgen_cores')} | {r['load_start']} |")
     lines = ["\n".join(rows), "",
              f"In-process `Index.search`, one query at a time: {base['qps']} queries/s, p50 {base['p50']} ms, "
              f"p95 {base['p95']} ms, p99 {base['p99']} ms (load {base['load']})."]
