@@ -99,6 +99,22 @@ def test_batched_queries_and_hit_fields(tmp_path) -> None:
     assert index.ids()[:3] == ["d0", "d1", "d2"]
 
 
+def test_a_batch_of_padded_queries_answers_as_each_query_alone(tmp_path) -> None:
+    """Queries of one call are padded to the longest with zero rows; PLAID searches each on its own rows, so a
+    short query in a batch gets exactly the hits and scores it gets alone."""
+    docs = make_docs(300, dim=DIM, seed=8)
+    index = new_index(tmp_path, exact_threshold=1000)
+    index.add_embeddings(None, docs)
+    assert index.mode == "plaid"
+    Qs = np.stack([query_from(docs[i], seed=i) for i in (0, 5, 9, 14)])
+    for i, n in enumerate((Qs.shape[1], 3, 7, 1)):
+        Qs[i, n:] = 0.0
+    together = index.search_embeddings(Qs, k=8)
+    for Q, n, hits in zip(Qs, (Qs.shape[1], 3, 7, 1), together, strict=True):
+        alone = index.search_embeddings(Q[:n], k=8)
+        assert [(h.id, h.score) for h in hits] == [(h.id, h.score) for h in alone]
+
+
 @pytest.mark.parametrize("plaid", [False, True])
 def test_filters_apply_before_top_k(tmp_path, plaid) -> None:
     docs = make_docs(300, dim=DIM, seed=6)

@@ -68,11 +68,13 @@ def test_several_queries_prepared_together_equal_one_at_a_time() -> None:
     x = np.concatenate(make_docs(200, dim=32, seed=3))
     codec = Codec.train(x, nbits=2, num_centroids=64, niter=4, seed=0)
     Qs = np.stack([query_from(x[i:i + 30], seed=i) for i in range(0, 150, 30)])
-    together = kernels.prepare(codec, Qs)
-    for j, Q in enumerate(Qs):
-        alone = kernels.prepare(codec, Q[None])
-        part = together.query(j)
+    lengths = np.array([Qs.shape[1], 3, 1, 6, 2])  # each query's own rows; the rest is padding
+    together = kernels.prepare_each(codec, Qs, lengths)
+    for Q, n, part in zip(Qs, lengths, together, strict=True):
+        alone = kernels.prepare(codec, Q[None, :n])
+        assert part.nq == n and part.n_queries == 1
         assert np.array_equal(part.cs, alone.cs) and np.array_equal(part.qr8, alone.qr8)
+        assert np.array_equal(part.qr_scale, alone.qr_scale) and np.array_equal(part.Q, alone.Q)
 
 
 def test_int8_tables_keep_order_and_mark_the_sentinel() -> None:

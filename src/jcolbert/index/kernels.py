@@ -77,11 +77,12 @@ class Prepared:
     def n_queries(self) -> int:
         return self.Q.shape[0] // self.nq
 
-    def query(self, j: int) -> Prepared:
-        if self.n_queries == 1:
+    def rows(self, start: int, n: int) -> Prepared:
+        """Token rows start..start+n as one query of n tokens."""
+        if start == 0 and n == len(self.Q):
             return self
-        sl = slice(j * self.nq, (j + 1) * self.nq)
-        return Prepared(self.Q[sl], np.ascontiguousarray(self.cs[:, sl]), self.qr8[sl], self.qr_scale[sl], self.nq)
+        sl = slice(start, start + n)
+        return Prepared(self.Q[sl], np.ascontiguousarray(self.cs[:, sl]), self.qr8[sl], self.qr_scale[sl], n)
 
 
 def prepare(codec, Qs: np.ndarray) -> Prepared:
@@ -99,6 +100,15 @@ def prepare(codec, Qs: np.ndarray) -> Prepared:
 
 
 PAD_SCORE = np.float32(-1e9)
+
+
+def prepare_each(codec, Qs: np.ndarray, lengths: np.ndarray) -> list[Prepared]:
+    """Each query of Qs [g, nq, dim] on its own first lengths[i] rows (its padding dropped), all prepared with
+    one GEMM. Every row is quantized on its own, so each query gets exactly what preparing it alone gives."""
+    rows = np.concatenate([Qs[i, :n] for i, n in enumerate(lengths)])
+    whole = prepare(codec, rows[None])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return [whole.rows(int(s), int(n)) for s, n in zip(starts, lengths, strict=True)]
 
 
 def padded_scores(prep: Prepared, codes: np.ndarray, R8: np.ndarray, inv_norms: np.ndarray) -> np.ndarray:

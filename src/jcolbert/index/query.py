@@ -103,12 +103,21 @@ def run(segments: list[Segment], codec: Codec | None, Q: np.ndarray, k: int, all
         n_allowed = sum(s.num_live for s in segments)
     else:
         n_allowed = sum(int((a & s.live).sum()) for a, s in zip(allowed, segments, strict=True))
+    lengths = query_lengths(Q)
     results = []
     for g in range(0, len(Q), _PREPARE_GROUP):
-        prep = kernels.prepare(codec, Q[g:g + _PREPARE_GROUP])
-        results += [_plaid_one(segments, codec, Q[g + j], prep.query(j), k, allowed, n_allowed, knobs)
-                    for j in range(prep.n_queries)]
+        preps = kernels.prepare_each(codec, Q[g:g + _PREPARE_GROUP], lengths[g:g + _PREPARE_GROUP])
+        results += [_plaid_one(segments, codec, Q[g + j, :len(p.Q)], p, k, allowed, n_allowed, knobs)
+                    for j, p in enumerate(preps)]
     return results
+
+
+def query_lengths(Q: np.ndarray) -> np.ndarray:
+    """Per query of Q [n, query_tokens, dim]: its rows up to its last nonzero one (at least 1). Queries of one
+    call are padded to the longest; PLAID would pay for a shorter query's zero rows in every stage."""
+    nonzero = np.abs(Q).max(axis=2) > 0  # [n, query_tokens]
+    last = Q.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+    return np.where(nonzero.any(axis=1), last, 1).astype(np.int64)
 
 
 def _per_segment(segments: list[Segment], allowed: list[np.ndarray] | None) -> list[np.ndarray | None]:
