@@ -249,3 +249,110 @@ def test_explain_matches_the_encoder_and_maxsim(minilm_available):
     assert tides and tides[0].doc_span is not None and text[slice(*tides[0].doc_span)] == "tides"
     long = " ".join(["tides"] * 2000)
     assert explain(model, "tides", long).truncated
+
+
+# ----------------------------------------------------------------------------------------------- search batcher
+
+
+class _FakeSearch:
+    """Records each call's query count and width; a query's "hits" are [number of its nonzero rows, its id]."""
+
+    def __init__(self, bad_id: float | None = None):
+        self.calls: list[tuple[int, int]] = []
+        self.bad_id = bad_id
+
+    def __call__(self, Q: np.ndarray) -> list[list[float]]:
+        self.calls.append(Q.shape[:2])
+        if self.bad_id is not None and (Q[:, 0, 0] == self.bad_id).any():
+            raise ValueError("bad query")
+        return [[int((np.abs(q).max(axis=1) > 0).sum()), float(q[0, 0])] for q in Q]
+
+
+def _queries(qid: float, n: int = 1, rows: int = 3) -> np.ndarray:
+    Q = np.ones((n, rows, 4), dtype=np.float32)
+    Q[:, 0, 0] = qid
+    return Q
+
+
+async def _run_inline(fn, *args):
+    await asyncio.sleep(0.01)  # a search takes a while: later requests queue meanwhile
+    return fn(*args)
+
+
+def test_search_batcher_answers_waiting_requests_together_and_each_gets_its_rows():
+    from jcolbert.serve.search_batcher import SearchBatcher
+
+    fake = _FakeSearch()
+    batcher = SearchBatcher(_run_inline, parallel=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.search(_queries(1), "k10", fake))
+        await asyncio.sleep(0)  # the first request is running alone; the next ones wait for it
+        later = [batcher.search(_queries(2, rows=5), "k10", fake), batcher.search(_queries(3, n=2), "k10", fake),
+                 batcher.search(_queries(4), "k5", fake)]
+        return [await first, *await asyncio.gather(*later)]
+
+    out = asyncio.run(main())
+    assert out == [[[3, 1.0]], [[5, 2.0]], [[3, 3.0], [3, 3.0]], [[3, 4.0]]]  # rows kept, padding not counted
+    # the lone first request at once; then the two with key k10 together (padded to 5 rows); then k5
+    assert fake.calls == [(1, 3), (3, 5), (1, 3)]
+
+
+def test_search_batcher_runs_up_to_parallel_calls_and_caps_a_group():
+    from jcolbert.serve.search_batcher import SearchBatcher
+
+    fake = _FakeSearch()
+    running, most = 0, 0
+
+    async def run(fn, *args):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return fn(*args)
+
+    batcher = SearchBatcher(run, parallel=2, max_queries=4)
+
+    async def main():
+        return await asyncio.gather(*(batcher.search(_queries(i), "same", fake) for i in range(11)))
+
+    out = asyncio.run(main())
+    assert [o[0][1] for o in out] == [float(i) for i in range(11)]
+    assert most == 2 and all(n <= 4 for n, _ in fake.calls) and sum(n for n, _ in fake.calls) == 11
+
+
+def test_search_batcher_retries_alone_so_one_bad_request_fails_only_itself():
+    from jcolbert.serve.search_batcher import SearchBatcher
+
+    fake = _FakeSearch(bad_id=7.0)
+    batcher = SearchBatcher(_run_inline, parallel=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.search(_queries(1), "k", fake))
+        await asyncio.sleep(0)
+        rest = await asyncio.gather(*(batcher.search(_queries(i), "k", fake) for i in (6, 7, 8)),
+                                    return_exceptions=True)
+        return [await first, *rest]
+
+    out = asyncio.run(main())
+    assert out[0] == [[3, 1.0]] and out[1] == [[3, 6.0]] and out[3] == [[3, 8.0]]
+    assert isinstance(out[2], ValueError)
+
+
+def test_search_batcher_drops_a_request_that_timed_out_while_waiting():
+    from jcolbert.serve.search_batcher import SearchBatcher
+
+    fake = _FakeSearch()
+    batcher = SearchBatcher(_run_inline, parallel=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.search(_queries(1), "k", fake))
+        await asyncio.sleep(0)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(batcher.search(_queries(2), "k", fake), timeout=0.001)
+        third = await batcher.search(_queries(3), "k", fake)
+        return await first, third
+
+    assert asyncio.run(main()) == ([[3, 1.0]], [[3, 3.0]])
+    assert [n for n, _ in fake.calls] == [1, 1]  # the timed-out request was never searched

@@ -25,6 +25,7 @@ from jcolbert.errors import JColbertError, ServiceError
 from jcolbert.serve import threads
 from jcolbert.serve.batcher import QueryBatcher
 from jcolbert.serve.config import ServeConfig
+from jcolbert.serve.search_batcher import SearchBatcher
 from jcolbert.serve.writer import IndexWriter
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -45,14 +46,16 @@ class ServedIndex:
     reader: Any  # jcolbert.Index (read handle)
     writer: IndexWriter
     model: ServedModel | None  # None for an index of precomputed vectors
+    searches: SearchBatcher  # concurrent searches with the same settings, answered together
 
 
 class Registry:
     """Name -> served index, opened on first use; models shared by their recorded settings."""
 
-    def __init__(self, config: ServeConfig, on_batch=None):
+    def __init__(self, config: ServeConfig, on_batch=None, run=None):
         self.config = config
         self._on_batch = on_batch
+        self._run = run  # the server's run(fn, *args): fn on a search thread (for the search batchers)
         self._explicit: dict[str, Path] = {}
         self.homes: list[Path] = []
         for p in config.paths:
@@ -128,7 +131,7 @@ class Registry:
 
         writer = IndexWriter(name, open_writer, max_pending=self.config.limits.max_pending_writes,
                              thread_init=self._thread_init)
-        return ServedIndex(name, path, reader, writer, model)
+        return ServedIndex(name, path, reader, writer, model, SearchBatcher(self._run, self.config.search_threads))
 
     def create(self, name: str, options: dict[str, Any]) -> ServedIndex:
         """Create an empty index in the first home with the server's model (409 if the name is taken)."""

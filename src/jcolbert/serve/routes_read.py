@@ -3,7 +3,9 @@ demo route, the web page and the API docs."""
 
 from __future__ import annotations
 
+import json
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -97,8 +99,14 @@ async def _search(server, served, body: SearchRequest, texts: list[str] | None) 
         Q = deps.stack_queries([deps.decode_vectors(m, dim, field if len(mats) == 1 and field == "query_vectors"
                                                     else f"{field}[{i}]") for i, m in enumerate(mats)])
     want_text = body.return_text or body.explain
-    hits = await server.run(served.reader.search_embeddings, Q, body.k, filt, return_text=want_text,
-                            return_metadata=body.return_metadata, **body.knobs())
+    search = partial(served.reader.search_embeddings, k=body.k, filter=filt, return_text=want_text,
+                     return_metadata=body.return_metadata, **body.knobs())
+    if server.config.batch_wait_ms > 0:  # micro-batching on: searches waiting together run together
+        key = (body.k, json.dumps(body.filter, sort_keys=True), want_text, body.return_metadata,
+               tuple(sorted(body.knobs().items())))
+        hits = await served.searches.search(Q, key, search)
+    else:
+        hits = await server.run(search, Q)
     out = [[deps.hit_dict(h, body.return_text) for h in per_query] for per_query in hits]
     if body.explain:
         await server.run(_explain_all, served, texts, Q, hits, out)
