@@ -121,3 +121,41 @@ def test_a_commit_by_another_process_is_seen_by_the_next_search(tmp_path, minilm
                        json={"documents": [{"id": "after", "text": "written by the server after the CLI"}]})
         assert r.status_code == 200 and r.json()["documents"] == 6
 
+
+
+def test_concurrent_searches_batched_together_answer_as_the_library_does(tmp_path, minilm_available):
+    """With one search thread, concurrent requests queue and run together as one library call: each still gets
+    exactly the hits the library gives it alone, whatever its k, filter or query length."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jcolbert
+    from serve_support import make_client
+
+    build_index(tmp_path / "docs", DOCS, exact_threshold=150)
+    asks = [{"query": q, "k": k, **({"filter": f} if f else {})}
+            for q, k, f in [("late interaction MaxSim", 3, None), ("cats and dogs", 5, None),
+                            ("volcano magma eruption at the surface of the earth", 4, None),
+                            ("bread", 3, {"topic": "food"}), ("tides moon", 2, None), ("animals", 3, {"lang": "en"}),
+                            ("photosynthesis sugar", 5, None), ("ranking documents by term frequency", 3, None)] * 3]
+    with jcolbert.Index.open(tmp_path / "docs", readonly=True) as index:
+        assert index.mode == "plaid"
+        expected = [[(h.id, h.score) for h in index.search(a["query"], k=a["k"], filter=a.get("filter"))]
+                    for a in asks]
+    calls: list[int] = []
+    with make_client([tmp_path], batch_wait_ms=5.0, search_threads=1) as client:
+        reader = client.app.state.server.registry.lookup("docs").reader
+        original = reader.search_embeddings
+
+        def counted(Q, *args, **kwargs):
+            calls.append(len(Q))
+            return original(Q, *args, **kwargs)
+
+        reader.search_embeddings = counted
+        with ThreadPoolExecutor(len(asks)) as pool:
+            answers = list(pool.map(lambda a: client.post("/v1/indexes/docs/search", json=a), asks))
+    for a, r, want in zip(asks, answers, expected, strict=True):
+        assert r.status_code == 200, r.text
+        got = [(h["id"], h["score"]) for h in r.json()["hits"]]
+        assert [i for i, _ in got] == [i for i, _ in want], a
+        assert max(abs(s - t) for (_, s), (_, t) in zip(got, want, strict=True)) < 1e-4, a
+    assert sum(calls) == len(asks) and max(calls) > 1, calls  # some requests were answered together

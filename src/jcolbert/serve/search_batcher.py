@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from jcolbert.serve.arrays import stack_queries
+
 
 @dataclass
 class _Waiting:
@@ -112,15 +114,7 @@ class SearchBatcher:
 def _stack(mats: list[np.ndarray]) -> np.ndarray:
     """Queries of several requests as one [n, longest, dim] array, shorter ones padded with zero rows (which add
     nothing to a MaxSim, and which PLAID drops per query)."""
-    if len(mats) == 1:
-        return mats[0]
-    width = max(m.shape[1] for m in mats)
-    out = np.zeros((sum(len(m) for m in mats), width, mats[0].shape[2]), dtype=np.float32)
-    start = 0
-    for m in mats:
-        out[start:start + len(m), :m.shape[1]] = m
-        start += len(m)
-    return out
+    return mats[0] if len(mats) == 1 else stack_queries([q for m in mats for q in m])
 
 
 __all__ = ["SearchBatcher"]
