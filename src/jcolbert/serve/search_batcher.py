@@ -4,7 +4,7 @@ The query batcher hands a whole encoder batch its vectors at once, and under loa
 search thread than there are threads. Requests to one index that ask the same thing (k, filter, the fields
 returned, the PLAID knobs) are then answered by one library call on all their queries: PLAID scores every
 query's centroids in one matrix product and reads the snapshot and the document store once (BENCHMARKS.md,
-"Serving": a batch of 4 minilm queries costs 10% less per query than 4 calls). Results are exactly those of
+"Serving": a batch of 4 minilm queries cost 3-10% less per query than 4 calls). Results are exactly those of
 separate calls: PLAID searches each query on its own rows.
 
 At most `parallel` calls per index run at once (the server's search threads); a request that arrives while
