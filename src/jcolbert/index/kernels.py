@@ -73,10 +73,6 @@ class Prepared:
     qr_scale: np.ndarray  # float32 [g*nq]
     nq: int
 
-    @property
-    def n_queries(self) -> int:
-        return self.Q.shape[0] // self.nq
-
     def rows(self, start: int, n: int) -> Prepared:
         """Token rows start..start+n as one query of n tokens."""
         if start == 0 and n == len(self.Q):

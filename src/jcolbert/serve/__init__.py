@@ -4,7 +4,8 @@ Modules: config (ServeConfig, Limits, the start rule), auth (API keys), app (cre
 error answers), routes_read / routes_write / routes_model (the endpoints), schemas (the pydantic contract),
 deps (shared checks), registry (served indexes, their read and write handles, shared models), batcher (query
 micro-batching), search_batcher (searches waiting together run together), threads (threads per search), writer
-(one queued writer per index), metrics (Prometheus), client (RemoteIndex), static/ (the web page). Importing this package loads none of FastAPI, uvicorn or torch; `create_app` does.
+(one queued writer per index), metrics (Prometheus), client (RemoteIndex), static/ (the web page). Importing
+this package loads none of FastAPI, uvicorn or torch; `create_app` does.
 """
 
 from __future__ import annotations

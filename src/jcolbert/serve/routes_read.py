@@ -99,11 +99,12 @@ async def _search(server, served, body: SearchRequest, texts: list[str] | None) 
         Q = deps.stack_queries([deps.decode_vectors(m, dim, field if len(mats) == 1 and field == "query_vectors"
                                                     else f"{field}[{i}]") for i, m in enumerate(mats)])
     want_text = body.return_text or body.explain
+    knobs = body.knobs()
     search = partial(served.reader.search_embeddings, k=body.k, filter=filt, return_text=want_text,
-                     return_metadata=body.return_metadata, **body.knobs())
+                     return_metadata=body.return_metadata, **knobs)
     if server.config.batch_wait_ms > 0:  # micro-batching on: searches waiting together run together
         key = (body.k, json.dumps(body.filter, sort_keys=True), want_text, body.return_metadata,
-               tuple(sorted(body.knobs().items())))
+               tuple(sorted(knobs.items())))
         hits = await served.searches.search(Q, key, search)
     else:
         hits = await server.run(search, Q)

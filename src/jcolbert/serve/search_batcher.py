@@ -11,8 +11,8 @@ At most `parallel` calls per index run at once (the server's search threads); a 
 they are all busy waits, and the next free one takes every waiting request with the same settings as the
 oldest (up to `max_queries` queries: 4, where the saving per query stops growing, and a larger group would hold
 a search thread longer while the encoder waits for answers; at 32 clients, groups of up to 16 answered 36
-queries/s and groups of up to 4 answered 43-47). A lone request runs at once, as before. If a combined call fails, each
-of its requests is retried alone, so one request's bad input never fails another's.
+queries/s and groups of up to 4 answered 43-47). A lone request runs at once, as before. If a combined call
+fails, each of its requests is retried alone, so one request's bad input never fails another's.
 """
 
 from __future__ import annotations
@@ -80,35 +80,28 @@ class SearchBatcher:
 
     async def _answer(self, group: list[_Waiting]) -> None:
         try:
-            try:
-                results = await self._run(group[0].search, _stack([w.Q for w in group]))
-            except Exception:
-                if len(group) == 1:
-                    raise
-                for w in group:  # one request's bad input must not fail the others: each alone
-                    await self._answer_alone(w)
-                return
-            start = 0
-            for w in group:
-                if not w.future.done():
-                    w.future.set_result(results[start:start + len(w.Q)])
-                start += len(w.Q)
-        except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-            if not group[0].future.done():
-                group[0].future.set_exception(exc)
+            await self._run_group(group)
         finally:
             self._running -= 1
             self._dispatch()
 
-    async def _answer_alone(self, w: _Waiting) -> None:
+    async def _run_group(self, group: list[_Waiting]) -> None:
+        """One call for the group; each request gets its rows, or its error."""
         try:
-            result = await self._run(w.search, w.Q)
+            results = await self._run(group[0].search, _stack([w.Q for w in group]))
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-            if not w.future.done():
-                w.future.set_exception(exc)
+            if len(group) == 1:
+                if not group[0].future.done():
+                    group[0].future.set_exception(exc)
+                return
+            for w in group:  # one request's bad input must not fail the others: each alone
+                await self._run_group([w])
             return
-        if not w.future.done():
-            w.future.set_result(result)
+        start = 0
+        for w in group:
+            if not w.future.done():
+                w.future.set_result(results[start:start + len(w.Q)])
+            start += len(w.Q)
 
 
 def _stack(mats: list[np.ndarray]) -> np.ndarray:
