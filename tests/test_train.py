@@ -160,6 +160,26 @@ def test_a_qrels_id_not_in_the_corpus(tiny_bert_dir: Path, tmp_path: Path) -> No
         train(config(tmp_path, tiny_bert_dir, DataSpec(str(beir))))
 
 
+def test_beir_training_split_read_like_evaluation(tmp_path: Path) -> None:
+    """The qrels split goes through jcolbert.evaluate's reader: gzipped, TREC 4-column and graded rows alike;
+    grade 0 is judged (never mined as a negative) but not a positive."""
+    import gzip
+
+    from jcolbert.train.data import read_beir
+
+    beir = write_beir(tmp_path / "beir")
+    (beir / "qrels" / "train.tsv").unlink()
+    with gzip.open(beir / "qrels" / "train.tsv.gz", "wt") as f:
+        f.write("q1 0 d1 2\nq1 0 d2 0\nq2 0 d2 1\n")
+    got = read_beir(beir)
+    assert got.positives == {"q1": {"d1"}, "q2": {"d2"}}
+    assert got.judged == {"q1": {"d1", "d2"}, "q2": {"d2"}}
+    with gzip.open(beir / "qrels" / "train.tsv.gz", "wt") as f:
+        f.write("q1\td1\t1\nq1\td2\thigh\n")
+    with pytest.raises(InputError, match=r"train.tsv.gz:2: relevance 'high' is not a number"):
+        read_beir(beir)
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

@@ -187,9 +187,9 @@ def _text_field(obj: dict, key: str, path: Path, lineno: int) -> str:
     return value
 
 
-def _read_qrels(path: Path, issues: DatasetIssues) -> dict[str, dict[str, int]]:
-    """BEIR TSV (3 columns, optional header) or TREC qrels (4 columns: qid iter docid rel)."""
-    qrels: dict[str, dict[str, int]] = {}
+def qrels_rows(path: Path) -> Iterator[tuple[int, str, str, int]]:
+    """(line number, query id, document id, grade) of a BEIR TSV (3 columns, optional header) or TREC qrels
+    (4 columns: qid iter docid rel); .gz read transparently. Grades are truncated to int, as trec_eval does."""
     for lineno, line in _lines(path):
         if not line.strip():
             continue
@@ -209,7 +209,12 @@ def _read_qrels(path: Path, issues: DatasetIssues) -> dict[str, dict[str, int]]:
             if lineno == 1:  # header line, e.g. "query-id\tcorpus-id\tscore"
                 continue
             raise DatasetError(f"{path}:{lineno}: relevance {rel!r} is not a number") from exc
-        qid, did = qid.strip(), did.strip()
+        yield lineno, qid.strip(), did.strip(), score
+
+
+def _read_qrels(path: Path, issues: DatasetIssues) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    for _, qid, did, score in qrels_rows(path):
         per_query = qrels.setdefault(qid, {})
         if did in per_query:
             issues.duplicate_qrels += 1
@@ -244,7 +249,7 @@ def detect_layout(folder: Path) -> str:
     )
 
 
-def _load_beir(folder: Path, split: str) -> tuple[dict, dict, Path, dict[str, str]]:
+def load_beir(folder: Path, split: str) -> tuple[dict, dict, Path, dict[str, str]]:
     corpus_path = _find(folder, ["corpus.jsonl", "corpus.jsonl.gz"], "corpus file")
     queries_path = _find(folder, ["queries.jsonl", "queries.jsonl.gz"], "queries file")
     try:
@@ -301,7 +306,7 @@ def load_dataset(path: str | Path, split: str = "test", *, name: str | None = No
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder} does not exist")
     layout = detect_layout(folder)
-    loader = _load_beir if layout == "beir" else _load_msmarco
+    loader = load_beir if layout == "beir" else _load_msmarco
     corpus, all_queries, qrels_path, files = loader(folder, split)
     if not corpus:
         raise DatasetError(f"{files['corpus']} holds no document")

@@ -231,36 +231,26 @@ class BeirTrainSet:
 
 
 def read_beir(folder: str | Path, split: str = "train") -> BeirTrainSet:
-    """Corpus and queries through jcolbert.evaluate's reader; the qrels split read here, every id checked."""
-    from jcolbert.evaluate.datasets import _load_beir, detect_layout
+    """Corpus, queries and qrels through jcolbert.evaluate's readers; here every judged id must exist."""
+    from jcolbert.evaluate.datasets import detect_layout, load_beir, qrels_rows
 
     folder = Path(folder)
     if not folder.is_dir():
         raise TrainingDataError(f"{folder}: not a folder")
     if detect_layout(folder) != "beir":
         raise TrainingDataError(f"{folder}: not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-    docs, queries, qrels_path, _ = _load_beir(folder, split)
+    docs, queries, qrels_path, _ = load_beir(folder, split)
     corpus = {i: d.text_for_encoding for i, d in docs.items()}
     positives: dict[str, set[str]] = {}
     judged: dict[str, set[str]] = {}
-    for lineno, _, line in _lines(Path(qrels_path)):
-        cols = line.split("\t")
-        if lineno == 1 and cols[0].strip().lower() in ("query-id", "query_id", "qid"):
-            continue
+    for lineno, qid, did, grade in qrels_rows(Path(qrels_path)):
         where = f"{qrels_path}:{lineno}"
-        if len(cols) not in (3, 4):
-            raise TrainingDataError(f"{where}: expected 'query-id<TAB>corpus-id<TAB>score'")
-        qid, did, grade = cols[0].strip(), cols[-2].strip(), cols[-1].strip()
-        try:
-            value = int(grade)
-        except ValueError:
-            raise TrainingDataError(f"{where}: score {grade!r} is not an integer") from None
         if qid not in queries:
             raise TrainingDataError(f"{where}: query id {qid!r} is not in the queries file")
         if did not in corpus:
             raise TrainingDataError(f"{where}: corpus id {did!r} is not in the corpus")
         judged.setdefault(qid, set()).add(did)
-        if value > 0:
+        if grade > 0:
             positives.setdefault(qid, set()).add(did)
     if not positives:
         raise TrainingDataError(f"{qrels_path}: no relevant judgment to train on")
