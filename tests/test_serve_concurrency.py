@@ -153,9 +153,17 @@ def test_concurrent_searches_batched_together_answer_as_the_library_does(tmp_pat
         reader.search_embeddings = counted
         with ThreadPoolExecutor(len(asks)) as pool:
             answers = list(pool.map(lambda a: client.post("/v1/indexes/docs/search", json=a), asks))
+        metrics = dict(line.split(" ") for line in client.get("/metrics").text.splitlines()
+                       if line.startswith("jcolbert_search_batch_queries_"))
     for a, r, want in zip(asks, answers, expected, strict=True):
         assert r.status_code == 200, r.text
         got = [(h["id"], h["score"]) for h in r.json()["hits"]]
         assert [i for i, _ in got] == [i for i, _ in want], a
-        assert max(abs(s - t) for (_, s), (_, t) in zip(got, want, strict=True)) < 1e-4, a
+        # A query encoded in a batch differs from one encoded alone by ~1e-7, and PLAID quantizes each query
+        # token to int8 (kernels.py: ~0.001 in a score), so an element on a rounding boundary moves one step
+        assert [s for _, s in got] == pytest.approx([t for _, t in want], rel=1e-3), a
     assert sum(calls) == len(asks) and max(calls) > 1, calls  # some requests were answered together
+    # /metrics counts the search calls and their queries
+    assert float(metrics["jcolbert_search_batch_queries_count"]) == len(calls)
+    assert float(metrics["jcolbert_search_batch_queries_sum"]) == sum(calls)
+    assert float(metrics['jcolbert_search_batch_queries_bucket{le="1.0"}']) == calls.count(1)

@@ -54,7 +54,8 @@ class Server:
         self.config = config
         self.limits = config.limits
         self.metrics = Metrics(self._gauges)
-        self.registry = Registry(config, on_batch=self.metrics.batch_size.observe, run=self.run)
+        self.registry = Registry(config, on_batch=self.metrics.batch_size.observe, run=self.run,
+                                 on_search_call=self.metrics.search_batch.observe)
         self.pool = ThreadPoolExecutor(max_workers=config.search_threads, thread_name_prefix="jcolbert-search",
                                        initializer=threads.init_worker, initargs=(config.compute_threads,))
         self.ready = threading.Event()

@@ -58,6 +58,9 @@ class Metrics:
                                  ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("jcolbert_encode_batch_queries", "Queries per query-encoder call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
+        self.search_batch = Histogram("jcolbert_search_batch_queries",
+                                      "Queries per search call when micro-batching is on (requests searched together)",
+                                      buckets=(1, 2, 3, 4, 8, 16), registry=self.registry)
         self.registry.register(_LiveGauges(snapshot))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -52,9 +52,10 @@ class ServedIndex:
 class Registry:
     """Name -> served index, opened on first use; models shared by their recorded settings."""
 
-    def __init__(self, config: ServeConfig, on_batch=None, run=None):
+    def __init__(self, config: ServeConfig, on_batch=None, run=None, on_search_call=None):
         self.config = config
-        self._on_batch = on_batch
+        self._on_batch = on_batch  # told the queries of each encoder call (for /metrics)
+        self._on_search_call = on_search_call  # told the queries of each search batcher call (for /metrics)
         self._run = run  # the server's run(fn, *args): fn on a search thread (for the search batchers)
         self._explicit: dict[str, Path] = {}
         self.homes: list[Path] = []
@@ -131,7 +132,8 @@ class Registry:
 
         writer = IndexWriter(name, open_writer, max_pending=self.config.limits.max_pending_writes,
                              thread_init=self._thread_init)
-        return ServedIndex(name, path, reader, writer, model, SearchBatcher(self._run, self.config.search_threads))
+        searches = SearchBatcher(self._run, self.config.search_threads, on_call=self._on_search_call)
+        return ServedIndex(name, path, reader, writer, model, searches)
 
     def create(self, name: str, options: dict[str, Any]) -> ServedIndex:
         """Create an empty index in the first home with the server's model (409 if the name is taken)."""

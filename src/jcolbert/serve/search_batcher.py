@@ -38,10 +38,12 @@ class _Waiting:
 class SearchBatcher:
     """Groups concurrent searches of one index. Create it anywhere; use it inside one event loop."""
 
-    def __init__(self, run: Callable[..., Awaitable[Any]], parallel: int, *, max_queries: int = 4):
+    def __init__(self, run: Callable[..., Awaitable[Any]], parallel: int, *, max_queries: int = 4,
+                 on_call: Callable[[int], None] | None = None):
         self._run = run  # run(fn, *args): fn on a worker thread
         self.parallel = parallel
         self.max_queries = max_queries
+        self._on_call = on_call  # told the number of queries of every search call it makes (for /metrics)
         self._waiting: list[_Waiting] = []
         self._running = 0
 
@@ -87,8 +89,11 @@ class SearchBatcher:
 
     async def _run_group(self, group: list[_Waiting]) -> None:
         """One call for the group; each request gets its rows, or its error."""
+        Q = _stack([w.Q for w in group])
+        if self._on_call is not None:
+            self._on_call(len(Q))
         try:
-            results = await self._run(group[0].search, _stack([w.Q for w in group]))
+            results = await self._run(group[0].search, Q)
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request
             if len(group) == 1:
                 if not group[0].future.done():
