@@ -61,10 +61,14 @@ def test_compute_threads_none_leaves_the_process_settings(home):
         assert _blas_threads() == before_blas
 
 
-@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
-def test_compute_threads_is_validated(home, bad):
+@pytest.mark.parametrize("name", ["compute_threads", "search_threads", "max_batch"])
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2", None])
+def test_thread_and_batch_counts_are_validated(home, name, bad):
     from jcolbert.errors import InputError
     from jcolbert.serve.config import ServeConfig
 
-    with pytest.raises(InputError, match="compute_threads"):
-        ServeConfig(paths=(home,), compute_threads=bad)
+    if name == "compute_threads" and bad is None:
+        assert ServeConfig(paths=(home,), compute_threads=None).compute_threads is None  # leave the process alone
+        return
+    with pytest.raises(InputError, match=f"{name} must be a positive integer"):
+        ServeConfig(paths=(home,), **{name: bad})

@@ -16,6 +16,10 @@ from jcolbert.errors import InputError
 from jcolbert.serve.auth import ApiKeys
 
 
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 @dataclass(frozen=True)
 class Limits:
     """Per-request limits; a request over one is refused with 413 (sizes and counts) or 504 (time)."""
@@ -34,7 +38,7 @@ class Limits:
         for name in ("max_body_bytes", "max_documents", "max_queries", "max_k", "max_query_chars",
                      "max_pending_writes", "max_inflight", "max_explain"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _positive_int(value):
                 raise InputError(f"limit {name} must be a positive integer, got {value!r}")
         if not isinstance(self.timeout_s, int | float) or self.timeout_s <= 0:
             raise InputError(f"limit timeout_s must be a positive number of seconds, got {self.timeout_s!r}")
@@ -84,13 +88,11 @@ class ServeConfig:
             raise InputError(f"port must be 0..65535, got {self.port!r}")
         if self.batch_wait_ms < 0 or self.batch_wait_ms > 1000:
             raise InputError(f"batch_wait_ms must be between 0 and 1000, got {self.batch_wait_ms!r}")
-        for name in ("max_batch", "search_threads"):
+        for name in ("max_batch", "search_threads", "compute_threads"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        if self.compute_threads is not None and (not isinstance(self.compute_threads, int)
-                                                 or isinstance(self.compute_threads, bool) or self.compute_threads < 1):
-            raise InputError(f"compute_threads must be a positive integer or None, got {self.compute_threads!r}")
+            if not (_positive_int(value) or (name == "compute_threads" and value is None)):
+                unset = " or None" if name == "compute_threads" else ""
+                raise InputError(f"{name} must be a positive integer{unset}, got {value!r}")
         if self.dtype.lower() not in DTYPES:
             raise InputError(f"dtype must be one of {', '.join(DTYPES[:5])}, got {self.dtype!r}")
         if self.lock_timeout_s < 0:
